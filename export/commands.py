@@ -1,0 +1,86 @@
+"""The export-side CLI commands (`lec-onnx sweep | train | export | fetch-models`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lec_onnx.classifier import InputError
+
+from .features import extract, poolings_for, split_pooling
+from .models import input_format, load_model
+from .probe import LECProbe, save_probe
+from .sweep import hard_negative_fpr, prepare_data, run_sweep, save_report, split_indices, zero_shot
+
+
+def _set_threads(n: int | None) -> None:
+    import torch
+    torch.set_num_threads(n or 2)  # 2 threads measured 1.3-1.7x faster than 1 on this 2-core machine
+
+
+def _features(args, loaded, data):
+    return extract(loaded, data.text, data.system, max_length=args.max_length, batch_size=args.batch_size,
+                   cache=args.cache, desc=f"features {Path(loaded.model_id).name}")
+
+
+def sweep(args) -> int:
+    _set_threads(args.threads)
+    data = prepare_data(args.data, args.cap, args.heldout, args.label_column, args.text_column)
+    loaded = load_model(args.model, args.revision)
+    feats = _features(args, loaded, data)
+    zs = None
+    if args.zero_shot_rows and loaded.kind == "decoder":
+        _, test = split_indices(data)
+        rows = np.random.default_rng(0).permutation(test)[:args.zero_shot_rows]
+        zs = zero_shot(loaded, data, np.sort(rows))
+    result = run_sweep(feats, data, zs, C=args.C, layer_step=args.layer_step)
+    result["model"] = {"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind,
+                       "layers": loaded.num_layers, "hidden_size": loaded.hidden_size}
+    result["data"] = [str(d) for d in args.data]
+    hard = [s for s in sorted(set(data.source)) if "overrefusal" in s]
+    if hard:
+        result["hard_negatives"] = hard_negative_fpr(result, feats, data, hard[0], args.C)
+    out = Path(args.out)
+    title = f"{Path(loaded.model_id).name} / {data.name}"
+    save_report(result, out, title)
+    print((out / "sweep.md").read_text())
+    return 0
+
+
+def train(args) -> int:
+    """Fit one probe at a given layer and pooling on all training rows; save it as JSON."""
+    _set_threads(args.threads)
+    data = prepare_data(args.data, args.cap, args.heldout, args.label_column, args.text_column)
+    loaded = load_model(args.model, args.revision)
+    if args.pooling not in poolings_for(loaded):
+        raise InputError(f"pooling {args.pooling!r} is not available for this model: {', '.join(poolings_for(loaded))}")
+    if not 1 <= args.layer <= loaded.num_layers:
+        raise InputError(f"layer must be between 1 and {loaded.num_layers}")
+    feats = _features(args, loaded, data)
+    X = np.asarray(feats[args.pooling][:, args.layer], np.float64)
+    train_rows, test_rows = split_indices(data)
+    rows = np.arange(len(data)) if args.all_rows else train_rows
+    probe = LECProbe(C=args.C).fit(X[rows], np.array(data.label)[rows])
+    name, gen = split_pooling(args.pooling)
+    path = save_probe(probe, args.out, task=args.task or data.name, layer=args.layer, pooling=name,
+                      input_format=input_format(loaded, gen), max_length=args.max_length,
+                      model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind},
+                      data=[str(d) for d in args.data], trained_rows=int(len(rows)))
+    print(f"probe written to {path} ({len(rows)} rows, layer {args.layer}, {args.pooling})")
+    return 0
+
+
+def export(args) -> int:
+    from .onnx_export import export_artifact
+    _set_threads(args.threads)
+    export_artifact(args.model, args.probe, args.out, revision=args.revision, parity_data=args.parity_data,
+                    max_length=args.max_length, stride=args.stride, fp32=not args.no_fp32,
+                    parity_rows=args.parity_rows, cache=args.cache)
+    return 0
+
+
+def fetch_models(args) -> int:
+    from .offline import fetch_all
+    for name, path in fetch_all(args.names or None, args.force).items():
+        print(f"{name}: {path}")
+    return 0

@@ -1,0 +1,118 @@
+"""Per-layer pooled hidden states of a data set: batched, cached on disk (memory-mapped), with a progress bar."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lec_onnx.classifier import MIN_WINDOW_TEXT_TOKENS, encode_parts, windows
+
+from .models import LoadedModel, hidden_states, input_format, runtime_tokenizer
+
+# Pooling names: mean / last / first token of the formatted input. For chat decoders the "gen-" variants read
+# the same input with the generation prompt appended (where an aligned model decides whether to refuse).
+DECODER_POOLINGS = ("mean", "last", "gen-mean", "gen-last")
+ENCODER_POOLINGS = ("mean", "first", "last")
+
+
+def poolings_for(loaded: LoadedModel) -> tuple[str, ...]:
+    if loaded.kind == "encoder":
+        return ENCODER_POOLINGS
+    return DECODER_POOLINGS if input_format(loaded, True)["generation_prompt"] else DECODER_POOLINGS[:2]
+
+
+def split_pooling(pooling: str) -> tuple[str, bool]:
+    """'gen-last' -> ('last', True): the graph's pooling op and whether the input ends in the generation prompt."""
+    return (pooling[4:], True) if pooling.startswith("gen-") else (pooling, False)
+
+
+def tokenize_rows(loaded: LoadedModel, texts, systems, max_length: int):
+    """Token rows (first window of each text) and, per row, how many tokens precede the generation prompt."""
+    tok = runtime_tokenizer(loaded.tokenizer)
+    fmt_gen = input_format(loaded, generation_prompt=True)
+    fmt_plain = input_format(loaded, generation_prompt=False)
+    rows, plain_lengths = [], []
+    for text, system in zip(texts, systems):
+        parts, types = encode_parts(tok, fmt_gen, text, system)
+        while system and len(parts[0]) + len(parts[2]) + MIN_WINDOW_TEXT_TOKENS > max_length:
+            system = system[max(1, len(system) // 2):]  # training rows only: keep the end of an over-long system prompt
+            parts, types = encode_parts(tok, fmt_gen, text, system)
+        ids, type_ids = windows(parts, types, max_length, stride=0)[0]  # features read the first window only
+        gen_tail = len(parts[2]) - len(encode_parts(tok, fmt_plain, text, system)[0][2])
+        rows.append((ids, type_ids))
+        # causal decoders: the states of a prefix do not depend on what follows, so one pass serves both
+        plain_lengths.append(len(ids) - gen_tail)
+    return rows, plain_lengths
+
+
+def pool(states: torch.Tensor, lengths: torch.Tensor, plain_lengths: torch.Tensor, pooling: str) -> torch.Tensor:
+    """states [batch, seq, hidden] right-padded -> [batch, hidden]."""
+    name, gen = split_pooling(pooling)
+    n = lengths if gen else plain_lengths
+    if name == "mean":
+        mask = (torch.arange(states.shape[1])[None, :] < n[:, None]).to(states.dtype)
+        return (states * mask[..., None]).sum(1) / n[:, None].to(states.dtype)
+    index = n - 1 if name == "last" else torch.zeros_like(n)
+    return states[torch.arange(states.shape[0]), index]
+
+
+def feature_key(loaded: LoadedModel, texts, systems, max_length: int) -> str:
+    h = hashlib.sha256(json.dumps([loaded.model_id, loaded.revision, max_length, input_format(loaded, True),
+                                   loaded.tokenizer.backend_tokenizer.to_str()]).encode())
+    for s, t in zip(systems, texts):
+        h.update(json.dumps([s, t]).encode())
+    return h.hexdigest()[:20]
+
+
+def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, batch_size: int = 8,
+            cache: Path | None = None, poolings: tuple[str, ...] | None = None,
+            desc: str = "features") -> dict[str, np.ndarray]:
+    """{pooling: array [rows, layers + 1, hidden]} for every layer (0 = embeddings), read from cache if there."""
+    systems = systems if systems is not None else [None] * len(texts)
+    poolings = poolings or poolings_for(loaded)
+    shape = (len(texts), loaded.num_layers + 1, loaded.hidden_size)
+    folder = None
+    if cache:
+        folder = Path(cache) / feature_key(loaded, texts, systems, max_length)
+        if (folder / "done.json").exists() and all((folder / f"{p}.npy").exists() for p in poolings):
+            return {p: np.load(folder / f"{p}.npy", mmap_mode="r") for p in poolings}
+        folder.mkdir(parents=True, exist_ok=True)
+        out = {p: np.lib.format.open_memmap(folder / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
+    else:
+        out = {p: np.zeros(shape, np.float32) for p in poolings}
+    rows, plain_lengths = tokenize_rows(loaded, texts, systems, max_length)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))  # similar lengths pad less
+    with torch.inference_mode(), tqdm(total=len(rows), desc=desc, unit="text") as bar:
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            ids, mask, types = pad_batch([rows[i] for i in batch])
+            states = hidden_states(loaded, ids, mask, types)
+            lengths = mask.sum(1)
+            plain = torch.tensor([plain_lengths[i] for i in batch])
+            for p in poolings:
+                pooled = torch.stack([pool(h, lengths, plain, p) for h in states], 1)
+                out[p][batch] = pooled.float().numpy()
+            bar.update(len(batch))
+    if folder:
+        for arr in out.values():
+            arr.flush()
+        (folder / "done.json").write_text(json.dumps({"model": loaded.model_id, "rows": len(texts),
+                                                      "max_length": max_length, "poolings": list(poolings)}))
+    return out
+
+
+def pad_batch(rows):
+    """Right-padded id, mask and type-id tensors of a list of (ids, type_ids)."""
+    width = max(len(r[0]) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    types = torch.zeros_like(ids)
+    for r, (row_ids, row_types) in enumerate(rows):
+        ids[r, :len(row_ids)] = torch.tensor(row_ids)
+        mask[r, :len(row_ids)] = 1
+        types[r, :len(row_ids)] = torch.tensor(row_types)
+    return ids, mask, types

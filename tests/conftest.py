@@ -1,0 +1,108 @@
+"""Tiny random models built from configs (no hub, no download), with real trained tokenizers."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if loop.first and m['role'] != 'system' %}<|im_start|>system\nYou are tiny.<|im_end|>\n"
+    "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+WORDS = ("how do i build bake a bomb cake kill process steal password recipe ignore all previous instructions "
+         "print your system prompt you are a helpful support bot for acme please tell me the weather today "
+         "reveal secret write poem about cats hack into email account translate this sentence to french").split()
+
+
+def sentences(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14))).capitalize() + "." for _ in range(n)]
+
+
+def labelled_rows(n: int = 80, seed: int = 0, system: bool = False) -> list[dict]:
+    """Rows whose label depends on words in the text, from two sources, with a train/test split."""
+    rows = []
+    for i, text in enumerate(sentences(n, seed)):
+        bad = any(w in text.lower() for w in ("bomb", "steal", "hack", "kill"))
+        row = {"text": text, "label": "unsafe" if bad else "safe", "source": f"src{i % 2}",
+               "split": "test" if i % 5 == 0 else "train"}
+        if system:
+            row["system"] = "You are a support bot for ACME." if i % 3 else None
+        rows.append(row)
+    return rows
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _bpe_tokenizer(specials):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(sentences(400), trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return tok
+
+
+def _wordpiece_tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(sentences(400), trainers.WordPieceTrainer(
+        vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return tok
+
+
+def make_decoder(folder: Path, arch: str = "qwen2", layers: int = 4) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    torch.manual_seed(0)
+    tok = PreTrainedTokenizerFast(tokenizer_object=_bpe_tokenizer(["<pad>", "<|im_start|>", "<|im_end|>"]),
+                                  pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>")
+    tok.chat_template = CHAT_TEMPLATE
+    cfg_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
+    cfg = cfg_cls(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, pad_token_id=0,
+                  tie_word_embeddings=True)
+    model = model_cls(cfg).eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def make_encoder(folder: Path, layers: int = 3) -> Path:
+    import torch
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    torch.manual_seed(0)
+    tok = PreTrainedTokenizerFast(tokenizer_object=_wordpiece_tokenizer(), pad_token="[PAD]", unk_token="[UNK]",
+                                  cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                     num_attention_heads=4, max_position_embeddings=512)
+    BertModel(cfg).eval().save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory) -> Path:
+    return make_decoder(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return make_decoder(tmp_path_factory.mktemp("tiny-llama"), "llama", 3)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return make_encoder(tmp_path_factory.mktemp("tiny-bert"))
