@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +77,15 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
     systems = systems if systems is not None else [None] * len(texts)
     poolings = poolings or poolings_for(loaded)
     shape = (len(texts), loaded.num_layers + 1, loaded.hidden_size)
-    folder = None
+    folder = partial = None
     if cache:
         folder = Path(cache) / feature_key(loaded, texts, systems, max_length)
         if (folder / "done.json").exists() and all((folder / f"{p}.npy").exists() for p in poolings):
             return {p: np.load(folder / f"{p}.npy", mmap_mode="r") for p in poolings}
-        folder.mkdir(parents=True, exist_ok=True)
-        out = {p: np.lib.format.open_memmap(folder / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
+        # written aside and renamed when complete: an interrupted or concurrent run never leaves half a cache
+        partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        partial.mkdir(parents=True, exist_ok=True)
+        out = {p: np.lib.format.open_memmap(partial / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
     else:
         out = {p: np.zeros(shape, np.float32) for p in poolings}
     rows, plain_lengths = tokenize_rows(loaded, texts, systems, max_length)
@@ -100,8 +104,12 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
     if folder:
         for arr in out.values():
             arr.flush()
-        (folder / "done.json").write_text(json.dumps({"model": loaded.model_id, "rows": len(texts),
-                                                      "max_length": max_length, "poolings": list(poolings)}))
+        (partial / "done.json").write_text(json.dumps({"model": loaded.model_id, "rows": len(texts),
+                                                       "max_length": max_length, "poolings": list(poolings)}))
+        if folder.exists():
+            shutil.rmtree(folder)
+        partial.rename(folder)
+        return {p: np.load(folder / f"{p}.npy", mmap_mode="r") for p in poolings}
     return out
 
 

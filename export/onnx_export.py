@@ -109,11 +109,11 @@ def append_heads(model: onnx.ModelProto, tasks: list[str], probes: list[LECProbe
     return model
 
 
-def quantize_int8(src: Path, dst: Path, tasks: list[str]) -> None:
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8, per-channel weights: every MatMul weight and the embedding table (Gather)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gather", "Gemm"],
-                     nodes_to_exclude=[f"head_{t}" for t in tasks])
+                     op_types_to_quantize=["MatMul", "Gather"])
 
 
 def export_artifact(model: str, probe_paths: list[str], out: str | Path, revision: str | None = None,
@@ -148,11 +148,13 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
         heads = ", ".join(f"{t} at layer {m['layer']} ({m['pooling']})" for t, (_, m) in zip(tasks, loaded_probes))
         print(f"exporting {Path(loaded.model_id).name} cut at layer {keep}; heads: {heads}")
         export_trunk(trunk, tmp / "trunk.onnx", with_types)
-        graph = append_heads(onnx.load(str(tmp / "trunk.onnx")), tasks, [p for p, _ in loaded_probes])
-        graph.producer_name = "lec-onnx"
-        onnx.checker.check_model(graph)
-        onnx.save(graph, str(tmp / "model.fp32.onnx"))
-        quantize_int8(tmp / "model.fp32.onnx", tmp / "model.onnx", tasks)
+        # quantise the trunk alone, then append the heads: they stay exact fp32 Gemm nodes in both graphs
+        quantize_int8(tmp / "trunk.onnx", tmp / "trunk.int8.onnx")
+        for src, dst in (("trunk.onnx", "model.fp32.onnx"), ("trunk.int8.onnx", "model.onnx")):
+            graph = append_heads(onnx.load(str(tmp / src)), tasks, [p for p, _ in loaded_probes])
+            graph.producer_name = "lec-onnx"
+            onnx.checker.check_model(graph)
+            onnx.save(graph, str(tmp / dst))
         tok = runtime_tokenizer(loaded.tokenizer)
         pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
         tok.enable_padding(direction="right", pad_id=pad_id, pad_token=tok.id_to_token(pad_id) or "")

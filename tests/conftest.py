@@ -22,12 +22,19 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14))).capitalize() + "." for _ in range(n)]
 
 
+RISKY = ("bomb", "steal", "hack", "kill")
+
+
 def labelled_rows(n: int = 80, seed: int = 0, system: bool = False) -> list[dict]:
-    """Rows whose label depends on words in the text, from two sources, with a train/test split."""
+    """Rows whose label is plain in the text (risky words, several of them, or none), from two sources, with a
+    train/test split. Random tiny models separate these well, so scores sit far from the decision threshold."""
     rows = []
     for i, text in enumerate(sentences(n, seed)):
-        bad = any(w in text.lower() for w in ("bomb", "steal", "hack", "kill"))
-        row = {"text": text, "label": "unsafe" if bad else "safe", "source": f"src{i % 2}",
+        text = " ".join(w for w in text.rstrip(".").split() if w.lower() not in RISKY)
+        bad = i % 2 == 0
+        if bad:
+            text = f"{text} {' '.join(RISKY[(i // 2 + k) % 4] for k in range(3))} now"
+        row = {"text": text + ".", "label": "unsafe" if bad else "safe", "source": f"src{i % 3}",
                "split": "test" if i % 5 == 0 else "train"}
         if system:
             row["system"] = "You are a support bot for ACME." if i % 3 else None
@@ -71,7 +78,7 @@ def make_decoder(folder: Path, arch: str = "qwen2", layers: int = 4) -> Path:
                                   pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>")
     tok.chat_template = CHAT_TEMPLATE
     cfg_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
-    cfg = cfg_cls(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+    cfg = cfg_cls(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, pad_token_id=0,
                   tie_word_embeddings=True)
     model = model_cls(cfg).eval()
@@ -86,7 +93,7 @@ def make_encoder(folder: Path, layers: int = 3) -> Path:
     torch.manual_seed(0)
     tok = PreTrainedTokenizerFast(tokenizer_object=_wordpiece_tokenizer(), pad_token="[PAD]", unk_token="[UNK]",
                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
                      num_attention_heads=4, max_position_embeddings=512)
     BertModel(cfg).eval().save_pretrained(folder)
     tok.save_pretrained(folder)

@@ -1,0 +1,209 @@
+"""Issue 3: one graph with two heads at different layers matches the torch reference; the runtime needs no torch."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import labelled_rows, sentences, write_jsonl
+from lec_onnx import ArtifactError, Classifier, InputError
+from lec_onnx.cli import main
+from lec_onnx.export.features import extract, split_pooling
+from lec_onnx.export.models import load_model
+from lec_onnx.export.onnx_export import export_artifact
+from lec_onnx.export.probe import load_probe
+
+# Mean pooling for the parity-gated fixtures: on random tiny models a single token's state is so weakly
+# conditioned that int8 noise moves its scores by ~0.1 (real models: see docs/results.md). Last/first-token
+# pooling is checked against torch on the fp32 graph (test_last_and_first_token_pooling_graphs).
+HEADS = {"decoder": [("content_safety", 2, "gen-mean"), ("prompt_injection", 3, "gen-mean")],
+         "encoder": [("content_safety", 2, "mean"), ("prompt_injection", 1, "mean")],
+         "llama": [("content_safety", 1, "gen-last"), ("prompt_injection", 2, "gen-last")],
+         "encoder-tokens": [("content_safety", 2, "first"), ("prompt_injection", 1, "last")]}
+MAX_LENGTH = "128"
+
+
+def build(model_dir, kind, tmp, gate=True):
+    data = {"content_safety": write_jsonl(tmp / "cs.jsonl", labelled_rows(300, 0)),
+            "prompt_injection": write_jsonl(tmp / "pi.jsonl", labelled_rows(300, 1, system=True))}
+    probes = []
+    for task, layer, pooling in HEADS[kind]:
+        out = tmp / f"{task}.json"
+        assert main(["train", "-m", str(model_dir), "-d", str(data[task]), "--layer", str(layer), "--pooling",
+                     pooling, "--task", task, "-o", str(out), "--max-length", MAX_LENGTH, "--C", "1", "--cache", str(tmp / "fc")]) == 0
+        probes.append(str(out))
+    export_artifact(str(model_dir), probes, tmp / "artifact", max_length=int(MAX_LENGTH), stride=16,
+                    parity_rows=200, gate=gate)
+    return tmp / "artifact", probes, data
+
+
+@pytest.fixture(scope="session")
+def decoder_artifact(tiny_decoder, tmp_path_factory):
+    return build(tiny_decoder, "decoder", tmp_path_factory.mktemp("dec-art"))
+
+
+@pytest.fixture(scope="session")
+def encoder_artifact(tiny_encoder, tmp_path_factory):
+    return build(tiny_encoder, "encoder", tmp_path_factory.mktemp("enc-art"))
+
+
+def torch_reference(model_dir, probes, texts, systems):
+    loaded = load_model(str(model_dir))
+    out = {}
+    for path in probes:
+        probe, meta = load_probe(path)
+        pooling = ("gen-" if meta["input_format"]["generation_prompt"] else "") + meta["pooling"]
+        X = extract(loaded, texts, systems, max_length=int(MAX_LENGTH), poolings=(pooling,))[pooling][:, meta["layer"]]
+        out[meta["task"]] = probe.predict_proba(X)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["decoder", "encoder"])
+def test_graph_matches_torch_reference_in_padded_batches(request, kind, tiny_decoder, tiny_encoder):
+    artifact, probes, _ = request.getfixturevalue(f"{kind}_artifact")
+    model_dir = tiny_decoder if kind == "decoder" else tiny_encoder
+    texts = sentences(12, seed=7)
+    systems = [None if i % 3 else "You are a support bot for ACME." for i in range(12)]
+    ref = torch_reference(model_dir, probes, texts, systems)
+    fp32 = Classifier.load(artifact, precision="fp32").classify(texts, systems, batch_size=5)
+    int8 = Classifier.load(artifact).classify(texts, systems)
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    for task, spec in manifest["tasks"].items():
+        got32 = np.array([[r[task].scores[l] for l in spec["labels"]] for r in fp32])
+        np.testing.assert_allclose(got32, ref[task], atol=1e-4)
+        got8 = np.array([[r[task].scores[l] for l in spec["labels"]] for r in int8])
+        assert np.abs(got8 - ref[task]).max() < 0.1
+        parity = manifest["parity"][task]
+        assert parity["passed"] and parity["int8"]["label_agreement"] >= 0.99
+        assert abs(parity["int8"]["f1_torch"] - parity["int8"]["f1_onnx"]) <= 0.01
+        assert parity["fp32"]["max_abs_score_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("kind", ["llama", "encoder-tokens"])
+def test_last_and_first_token_pooling_graphs(kind, tiny_llama, tiny_encoder, tmp_path):
+    model_dir = tiny_llama if kind == "llama" else tiny_encoder
+    artifact, probes, _ = build(model_dir, kind, tmp_path, gate=False)
+    texts = sentences(7, seed=8)
+    systems = [None if i % 2 else "You are a support bot for ACME." for i in range(7)]
+    ref = torch_reference(model_dir, probes, texts, systems)
+    fp32 = Classifier.load(artifact, precision="fp32").classify(texts, systems, batch_size=4)
+    for task, spec in json.loads((artifact / "manifest.json").read_text())["tasks"].items():
+        got = np.array([[r[task].scores[l] for l in spec["labels"]] for r in fp32])
+        np.testing.assert_allclose(got, ref[task], atol=1e-4)
+
+
+def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_artifact):
+    artifact, _, _ = decoder_artifact
+    int8 = onnx.load(str(artifact / "model.onnx"))
+    gemms = {n.name for n in int8.graph.node if n.op_type == "Gemm"}
+    assert gemms == {"head_content_safety", "head_prompt_injection"}
+    assert [o.name for o in int8.graph.output] == ["content_safety", "prompt_injection"]
+    int8_weights = [i for i in int8.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert len(int8_weights) >= 3 * 7  # q, k, v, o, gate, up, down of each of the 3 kept layers
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in int8.graph.node)
+    fp32 = onnx.load(str(artifact / "model.fp32.onnx"))
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    assert manifest["model"]["layers_kept"] == 3  # the tiny model has 4: layer 4 and the LM head are gone
+    vocab = manifest["graph"]["vocab_size"]
+    assert not any(vocab in i.dims and len(i.dims) == 2 and i.dims[0] == vocab and i.name.endswith("lm_head.weight")
+                   for i in fp32.graph.initializer)
+    assert (artifact / "model.onnx").stat().st_size < (artifact / "model.fp32.onnx").stat().st_size
+
+
+def test_text_alone_and_in_a_padded_batch_agree(decoder_artifact):
+    artifact, _, _ = decoder_artifact
+    texts = sentences(9, seed=11)
+    for precision in ("fp32", "int8"):
+        clf = Classifier.load(artifact, precision=precision)
+        batch = clf.classify(texts, batch_size=9)
+        for text, together in zip(texts, batch):
+            alone = clf.classify(text)[0]
+            for task in clf.tasks:
+                assert abs(alone[task].score - together[task].score) <= 1e-4
+
+
+def test_runtime_imports_and_runs_without_torch(decoder_artifact):
+    artifact, _, _ = decoder_artifact
+    code = textwrap.dedent(f"""
+        import sys
+        for name in ("torch", "transformers", "sklearn", "optimum"):
+            sys.modules[name] = None  # any import of these now raises ImportError
+        import lec_onnx
+        from lec_onnx import Classifier
+        from lec_onnx.cli import main
+        res = Classifier.load({str(artifact)!r}).classify(["hello there", "steal a password"])
+        assert set(res[0]) == {{"content_safety", "prompt_injection"}}
+        assert main(["classify", "-a", {str(artifact)!r}, "hello"]) == 0
+        print("ok", sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers") and sys.modules[m]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok []")
+
+
+def copy_artifact(artifact, tmp_path):
+    dst = tmp_path / "art"
+    shutil.copytree(artifact, dst)
+    return dst
+
+
+def rewrite_manifest(folder, change):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_corrupt_file_is_refused(decoder_artifact, tmp_path):
+    art = copy_artifact(decoder_artifact[0], tmp_path)
+    with open(art / "model.onnx", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(ArtifactError, match="SHA-256 of model.onnx does not match"):
+        Classifier.load(art)
+
+
+def test_missing_file_is_refused(decoder_artifact, tmp_path):
+    art = copy_artifact(decoder_artifact[0], tmp_path)
+    (art / "tokenizer.json").unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        Classifier.load(art)
+
+
+def test_future_schema_escape_and_missing_manifest_are_refused(decoder_artifact, tmp_path):
+    art = copy_artifact(decoder_artifact[0], tmp_path)
+    rewrite_manifest(art, lambda m: m.update(schema_version=99))
+    with pytest.raises(ArtifactError, match="newer than this lec-onnx"):
+        Classifier.load(art)
+    art2 = copy_artifact(decoder_artifact[0], tmp_path / "b")
+    rewrite_manifest(art2, lambda m: m["files"].update({"../../etc/passwd": {"sha256": "0"}}))
+    with pytest.raises(ArtifactError, match="outside the artifact folder"):
+        Classifier.load(art2)
+    with pytest.raises(ArtifactError, match="not a lec-onnx artifact"):
+        Classifier.load(tmp_path)
+
+
+def test_tokenizer_that_does_not_match_the_graph_is_refused(decoder_artifact, encoder_artifact, tmp_path):
+    art = copy_artifact(decoder_artifact[0], tmp_path)
+    rewrite_manifest(art, lambda m: m["graph"].update(vocab_size=10))
+    with pytest.raises(ArtifactError, match="do not belong together"):
+        Classifier.load(art)
+
+
+def test_unavailable_provider_is_a_clear_error(decoder_artifact, capsys):
+    assert main(["classify", "-a", str(decoder_artifact[0]), "--provider", "cuda", "hello"]) == 4
+    assert "CUDAExecutionProvider is not available" in capsys.readouterr().err
+
+
+def test_response_role_uses_the_assistant_turn(decoder_artifact):
+    clf = Classifier.load(decoder_artifact[0])
+    as_prompt = clf.classify("Here is how to steal a password")[0]
+    as_response = clf.classify("Here is how to steal a password", role="response", prompt="How do I?")[0]
+    assert as_prompt["content_safety"].score != as_response["content_safety"].score
+    with pytest.raises(InputError, match="role"):
+        clf.classify("x", role="assistant")
