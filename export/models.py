@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from tokenizers import Tokenizer
 from lec_onnx.classifier import InputError
 
 DECODER_TYPES = {"llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "mistral", "phi3", "smollm3"}
+SOURCE_FILE = "lec_onnx_source.json"  # written by fetch-models: which hub model a local folder holds
 SLOT = {"system": "LECSYSTEMSLOT", "text": "LECTEXTSLOT", "prompt": "LECPROMPTSLOT"}
 
 
@@ -21,8 +23,9 @@ class LoadedModel:
     model: torch.nn.Module  # decoders: the *ForCausalLM (LM head kept for zero-shot baselines); encoders: the base
     tokenizer: object  # transformers tokenizer
     kind: str  # "decoder" or "encoder"
-    model_id: str
+    model_id: str  # as given: hub id or local path
     revision: str  # hub commit, or SHA-256 of the local weights
+    source_id: str = ""  # the hub id of the weights, when known (for the manifest)
 
     @property
     def base(self) -> torch.nn.Module:
@@ -98,9 +101,12 @@ def load_model(name_or_path: str, revision: str | None = None, gguf_file: str | 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
     if path.exists():
         rev = _weights_digest(path)
+        source = path / SOURCE_FILE
+        source_id = json.loads(source.read_text())["hub_id"] if source.exists() else str(name_or_path)
     else:
         rev = getattr(model.config, "_commit_hash", None) or revision or "unknown"
-    return LoadedModel(model, tokenizer, "decoder" if decoder else "encoder", str(name_or_path), rev)
+        source_id = str(name_or_path)
+    return LoadedModel(model, tokenizer, "decoder" if decoder else "encoder", str(name_or_path), rev, source_id)
 
 
 def runtime_tokenizer(hf_tokenizer) -> Tokenizer:

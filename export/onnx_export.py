@@ -165,7 +165,7 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
             "schema_version": SCHEMA_VERSION,
             "lec_onnx_version": lec_onnx.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "model": {"id": loaded_probes[0][1]["model"]["id"], "exported_from": loaded.model_id,
+            "model": {"id": loaded.source_id, "exported_from": loaded.model_id,
                       "revision": loaded.revision, "kind": loaded.kind,
                       "architecture": type(loaded.model).__name__, "layers_kept": keep,
                       "hidden_size": loaded.hidden_size},

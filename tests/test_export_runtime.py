@@ -11,47 +11,12 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import labelled_rows, sentences, write_jsonl
+from conftest import MAX_LENGTH, build, sentences
 from lec_onnx import ArtifactError, Classifier, InputError
 from lec_onnx.cli import main
-from lec_onnx.export.features import extract, split_pooling
+from lec_onnx.export.features import extract
 from lec_onnx.export.models import load_model
-from lec_onnx.export.onnx_export import export_artifact
 from lec_onnx.export.probe import load_probe
-
-# Mean pooling for the parity-gated fixtures: on random tiny models a single token's state is so weakly
-# conditioned that int8 noise moves its scores by ~0.1 (real models: see docs/results.md). Last/first-token
-# pooling is checked against torch on the fp32 graph (test_last_and_first_token_pooling_graphs).
-HEADS = {"decoder": [("content_safety", 2, "gen-mean"), ("prompt_injection", 3, "gen-mean")],
-         "encoder": [("content_safety", 2, "mean"), ("prompt_injection", 1, "mean")],
-         "llama": [("content_safety", 1, "gen-last"), ("prompt_injection", 2, "gen-last")],
-         "encoder-tokens": [("content_safety", 2, "first"), ("prompt_injection", 1, "last")]}
-MAX_LENGTH = "128"
-
-
-def build(model_dir, kind, tmp, gate=True):
-    data = {"content_safety": write_jsonl(tmp / "cs.jsonl", labelled_rows(300, 0)),
-            "prompt_injection": write_jsonl(tmp / "pi.jsonl", labelled_rows(300, 1, system=True))}
-    probes = []
-    for task, layer, pooling in HEADS[kind]:
-        out = tmp / f"{task}.json"
-        assert main(["train", "-m", str(model_dir), "-d", str(data[task]), "--layer", str(layer), "--pooling",
-                     pooling, "--task", task, "-o", str(out), "--max-length", MAX_LENGTH, "--C", "1", "--cache", str(tmp / "fc")]) == 0
-        probes.append(str(out))
-    export_artifact(str(model_dir), probes, tmp / "artifact", max_length=int(MAX_LENGTH), stride=16,
-                    parity_rows=200, gate=gate)
-    return tmp / "artifact", probes, data
-
-
-@pytest.fixture(scope="session")
-def decoder_artifact(tiny_decoder, tmp_path_factory):
-    return build(tiny_decoder, "decoder", tmp_path_factory.mktemp("dec-art"))
-
-
-@pytest.fixture(scope="session")
-def encoder_artifact(tiny_encoder, tmp_path_factory):
-    return build(tiny_encoder, "encoder", tmp_path_factory.mktemp("enc-art"))
-
 
 def torch_reference(model_dir, probes, texts, systems):
     loaded = load_model(str(model_dir))
