@@ -5,12 +5,13 @@ LEC = $(PYTHON) -m lec_onnx
 MODEL_NAME = all-MiniLM-L6-v2
 MODEL = $(HOME)/.cache/lec-onnx/models/$(MODEL_NAME)
 BUILD = build/default
-COMMON = -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --all-rows
+THREADS ?= 2
+COMMON = -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --all-rows --threads $(THREADS)
 
 .PHONY: artifact test probes clean
 
 artifact: probes
-	$(LEC) export -m $(MODEL) --max-length 256 --stride 64 --no-fp32 \
+	$(LEC) export -m $(MODEL) --max-length 256 --stride 64 --no-fp32 --threads $(THREADS) \
 	  -p $(BUILD)/content_safety.json -p $(BUILD)/prompt_injection.json \
 	  --parity-data data/content_safety.jsonl --parity-data data/prompt_injection.jsonl \
 	  --parity-rows 500 -o artifacts/default
@@ -18,7 +19,7 @@ artifact: probes
 probes: $(MODEL)/config.json
 	$(LEC) train $(COMMON) -d data/content_safety.jsonl -d data/overrefusal.jsonl \
 	  --task content_safety --layer 5 --pooling mean --C 0.01 -o $(BUILD)/content_safety.json
-	$(LEC) train $(COMMON) -d data/prompt_injection.jsonl --cap 400 \
+	$(LEC) train $(COMMON) -d data/prompt_injection.jsonl --cap 400 --documents 2000 \
 	  --task prompt_injection --layer 5 --pooling mean --C 0.01 -o $(BUILD)/prompt_injection.json
 
 $(MODEL)/config.json:

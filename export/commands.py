@@ -10,6 +10,7 @@ from lec_onnx.classifier import InputError
 from .features import extract, poolings_for, split_pooling
 from .models import input_format, load_model
 from .probe import LECProbe, save_probe
+from .data import with_documents
 from .sweep import hard_negative_fpr, prepare_data, run_sweep, save_report, split_indices, zero_shot
 
 
@@ -51,6 +52,8 @@ def train(args) -> int:
     """Fit one probe at a given layer and pooling on all training rows; save it as JSON."""
     _set_threads(args.threads)
     data = prepare_data(args.data, args.cap, args.heldout, args.label_column, args.text_column)
+    if args.documents:
+        data = with_documents(data, args.documents)
     loaded = load_model(args.model, args.revision)
     if args.pooling not in poolings_for(loaded):
         raise InputError(f"pooling {args.pooling!r} is not available for this model: {', '.join(poolings_for(loaded))}")

@@ -40,14 +40,8 @@ class Dataset:
     def labels(self) -> list[str]:
         return sorted(set(self.label))
 
-    def fingerprint(self) -> str:
-        h = hashlib.sha256()
-        for s, t in zip(self.system, self.text):
-            h.update(json.dumps([s, t]).encode())
-        return h.hexdigest()[:16]
 
-
-def _read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".json"):
@@ -80,7 +74,8 @@ def _hub_rows(dataset_id: str, split: str | None) -> list[dict]:
     try:
         import datasets
     except ImportError:
-        raise InputError(f"{dataset_id!r} is not a local file; reading hub datasets needs `pip install datasets`") from None
+        raise InputError(f"{dataset_id!r} is not a local file; reading hub datasets needs "
+                         "`pip install datasets`") from None
     loaded = datasets.load_dataset(dataset_id)
     rows = []
     for name, part in loaded.items():
@@ -96,7 +91,7 @@ def load_dataset(path: str | Path, text: str = "text", label: str = "label", sys
     if p.exists():
         if p.is_dir():
             raise InputError(f"{p} is a folder, not a data file")
-        rows, name = _read_rows(p), p.stem
+        rows, name = read_rows(p), p.stem
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)):
         rows, name = _hub_rows(str(path), None), str(path).split("/")[-1]
     else:
@@ -150,3 +145,33 @@ def stratified_cap(data: Dataset, per_group: int, seed: int = 0) -> Dataset:
         idx = groups[key]
         keep.extend(sorted(rng.sample(idx, per_group)) if len(idx) > per_group else idx)
     return data.subset(sorted(keep))
+
+
+def with_documents(data: Dataset, n: int, seed: int = 0, min_chars: int = 600, max_chars: int = 1200) -> Dataset:
+    """Add n synthetic long documents made of harmless rows, half of them with an attack row appended.
+
+    An attack hidden after a page of ordinary text is scored in a window that is mostly harmless text, and
+    mean pooling dilutes it; probes trained on short rows alone miss it (docs/results.md). Documents are built
+    from training rows only and tagged split "train", source "synthetic-documents".
+    """
+    import random
+    rng = random.Random(seed)
+    negative = next(l for l in data.labels if l.lower() in ("benign", "safe")) if len(data.labels) == 2 else None
+    if negative is None:
+        raise InputError("document augmentation needs a binary data set with a 'benign' or 'safe' label")
+    train = [i for i in range(len(data)) if data.split[i] != "test"]
+    harmless = [i for i in train if data.label[i] == negative and data.system[i] is None]
+    attacks = [i for i in train if data.label[i] != negative and len(data.text[i]) < 400]
+    systems = sorted({s for s in data.system if s})
+    rows = Dataset([], [], [], [], [], data.name)
+    for k in range(n):
+        doc = ""
+        target = rng.randint(min_chars, max_chars)
+        while len(doc) < target:
+            doc += data.text[rng.choice(harmless)] + "\n\n"
+        attacked = k % 2 == 1
+        text = doc + data.text[rng.choice(attacks)] if attacked else doc.strip()
+        rows = rows.concat(Dataset([text], [data.labels[1 - data.labels.index(negative)] if attacked else negative],
+                                   [rng.choice(systems) if systems and rng.random() < 0.5 else None],
+                                   ["synthetic-documents"], ["train"]))
+    return data.concat(rows)

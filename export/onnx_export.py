@@ -254,7 +254,7 @@ def _parity(folder: Path, reference: dict) -> dict:
             entry[precision] = {"label_agreement": round(float(np.mean(y_torch == y_onnx)), 4),
                                 "max_abs_score_diff": round(float(np.abs(proba - ref["proba"]).max()), 6),
                                 "f1_torch": f1_torch, "f1_onnx": f1_onnx}
-    for task, entry in out.items():
+    for entry in out.values():
         q = entry["int8"]
         entry["passed"] = q["label_agreement"] >= PARITY_MIN_AGREEMENT and abs(
             q["f1_torch"] - q["f1_onnx"]) <= PARITY_MAX_F1_GAP

@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from sklearn.pipeline import make_pipeline
 from tqdm.auto import tqdm
 
-from .data import Dataset, _read_rows, drop_heldout, load_dataset, stratified_cap
+from .data import Dataset, read_rows, drop_heldout, load_dataset, stratified_cap
 from .probe import DEFAULT_C, LECProbe, negative_label_of
 
 TRAIN_SIZES = (5, 10, 20, 35, 55, 100, 250, 1000, "all")
@@ -31,7 +31,7 @@ def prepare_data(files: list[str | Path], cap: int | None = None, heldout_hashes
     hard negatives), drop held-out texts, and cap rows per (source, label, split)."""
     data = load_dataset(files[0], text=text_column, label=label_column)
     for extra in files[1:]:
-        rows = _read_rows(Path(extra))
+        rows = read_rows(Path(extra))
         data = data.concat(Dataset([r[text_column] for r in rows], [str(r[label_column]) for r in rows],
                                    [r.get("system") for r in rows],
                                    [r.get("source") or Path(extra).stem for r in rows], [r.get("split") for r in rows]))
@@ -229,7 +229,7 @@ def markdown(r: dict, title: str) -> str:
     lines += ["", f"In-distribution F1 by training size at layer {b['layer']} ({b['pooling']}; mean over "
               f"{SMALL_SIZE_SEEDS} draws up to 100):", "",
               "| | " + " | ".join(sizes["sizes"]) + " |", "|---|" + "---|" * len(sizes["sizes"]),
-              f"| LEC | " + " | ".join(f"{v:.2f}" for v in sizes["layers"][b["layer"]]) + " |",
+              "| LEC | " + " | ".join(f"{v:.2f}" for v in sizes["layers"][b["layer"]]) + " |",
               "| TF-IDF + LR | " + " | ".join(f"{v:.2f}" for v in sizes["tfidf_lr"]) + " |", "",
               "Examples needed to beat: " + ", ".join(f"{k} {v if v else 'not reached'}"
                                                       for k, v in r["samples_to_beat"].items()) + ".",

@@ -109,7 +109,8 @@ def sha256_file(path: Path) -> str:
 
 def default_artifact() -> Path:
     """The artifact shipped inside the package (artifacts/default)."""
-    return Path(__file__).resolve().parent / "artifacts" / "default"
+    from importlib.resources import files
+    return Path(str(files("lec_onnx.artifacts") / "default"))
 
 
 def read_manifest(path: str | Path) -> tuple[Path, dict]:

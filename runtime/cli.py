@@ -48,7 +48,8 @@ def read_rows(source: str, jsonl: bool | None, max_chars: int) -> list[Row]:
             continue
         row = _jsonl_row(name, n, text) if is_jsonl else Row(n, text=text)
         if row.error is None and len(row.text) > max_chars:
-            row.error = f"{name}:{n}: text of {len(row.text):,} characters exceeds the limit of {max_chars:,} (--max-chars)"
+            row.error = (f"{name}:{n}: text of {len(row.text):,} characters exceeds the limit of {max_chars:,} "
+                         "(--max-chars)")
         rows.append(row)
     if not rows:
         raise InputError(f"{name} has no text to classify")
@@ -190,7 +191,8 @@ def _threshold(value: str):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lec-onnx", description=(
         "Layer Enhanced Classification: a transformer cut at a middle layer plus logistic heads, as one ONNX graph. "
-        "`classify` needs only the runtime; sweep, train, export and fetch-models need `pip install lec-onnx[export]`."),
+        "`classify` needs only the runtime; sweep, train, export and fetch-models need "
+        "`pip install lec-onnx[export]`."),
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -252,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pooling", default="mean", help="mean, last, first; gen-mean or gen-last for chat decoders")
     t.add_argument("--task", help="task name in the artifact (default: the data file's name)")
     t.add_argument("--all-rows", action="store_true", help="train on test rows too (for a shipped probe)")
+    t.add_argument("--documents", type=int, default=0,
+                   help="add this many synthetic long documents of harmless rows, half ending in an attack row")
     t.add_argument("--out", "-o", required=True, help="probe file (.json)")
     t.set_defaults(run=_export_command("train"))
 

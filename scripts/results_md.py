@@ -7,9 +7,12 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 COMMAND = ("lec-onnx sweep -m ~/.cache/lec-onnx/models/{model} {data} --max-length 256 "
-           "--heldout data/heldout-sha256.txt --zero-shot-rows 200 --out docs/results/{model}/{task}")
-DATA = {"content_safety": "-d data/content_safety.jsonl -d data/overrefusal.jsonl --cap 100",
-        "prompt_injection": "-d data/prompt_injection.jsonl --cap 80"}
+           "--heldout data/heldout-sha256.txt {extra}--out docs/results/{model}/{task}")
+DATA = {"content_safety": "-d data/content_safety.jsonl -d data/overrefusal.jsonl --cap {cs}",
+        "prompt_injection": "-d data/prompt_injection.jsonl --cap {pi}"}
+# the 0.5B model costs ~5x the 135M one per text: fewer rows per source fit this machine's budget
+CAPS = {"Qwen2.5-Coder-0.5B-Instruct": (50, 40, "--zero-shot-rows 150 --layer-step 2 ")}
+DEFAULT_CAPS = (100, 80, "--zero-shot-rows 200 ")
 
 
 def summary_rows(sweeps):
@@ -33,9 +36,11 @@ def main(intro: Path | None = None) -> None:
     for path in sorted((DOCS / "results").glob("*/*/sweep.json")):
         sweeps[(path.parent.parent.name, path.parent.name)] = json.loads(path.read_text())
     parts = [intro.read_text() if intro else "# Results", "", "## Summary", "", *summary_rows(sweeps), ""]
-    for (model, task), r in sweeps.items():
+    for model, task in sweeps:
         folder = f"results/{model}/{task}"
-        parts += [f"## {model} — {task}", "", "```bash", COMMAND.format(model=model, data=DATA[task], task=task),
+        cs, pi, extra = CAPS.get(model, DEFAULT_CAPS)
+        command = COMMAND.format(model=model, data=DATA[task].format(cs=cs, pi=pi), task=task, extra=extra)
+        parts += [f"## {model} — {task}", "", "```bash", command,
                   "```", "", (DOCS / folder / "sweep.md").read_text().split("\n", 1)[1], "",
                   f"![F1 by layer]({folder}/f1_by_layer.png) ![F1 vs size]({folder}/f1_vs_size.png) "
                   f"![layer x size]({folder}/heatmap.png)", ""]

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from conftest import labelled_rows, sentences, write_jsonl
 from lec_onnx.classifier import InputError
 from lec_onnx.export.data import load_dataset
-from lec_onnx.export.features import extract, pad_batch, tokenize_rows
+from lec_onnx.export.features import extract, tokenize_rows
 from lec_onnx.export.models import load_model
 from lec_onnx.export.probe import LECProbe, load_probe, save_probe
 from lec_onnx.export.sweep import prepare_data, run_sweep, save_report
@@ -30,7 +30,8 @@ def reference_states(loaded, rows, padding_side):
         ids[i, sl], mask[i, sl], types[i, sl] = torch.tensor(row_ids), 1, torch.tensor(row_types)
     captured = {}
     layers = loaded.base.layers if loaded.kind == "decoder" else loaded.base.encoder.layer
-    hook = layers[-1].register_forward_hook(lambda m, a, out: captured.update(last=out[0] if isinstance(out, tuple) else out))
+    hook = layers[-1].register_forward_hook(
+        lambda m, a, out: captured.update(last=out[0] if isinstance(out, tuple) else out))
     kwargs = {"attention_mask": mask, "output_hidden_states": True}
     if loaded.kind == "decoder":
         kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -177,3 +178,21 @@ def test_sweep_end_to_end_on_a_tiny_model(tiny_encoder, tmp_path):
     for name in ("sweep.json", "sweep.md", "f1_vs_size.png", "heatmap.png", "f1_by_layer.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert "leave-one-source-out" in (tmp_path / "out" / "sweep.md").read_text()
+
+
+def test_document_augmentation_builds_long_rows_from_training_rows_only(tmp_path):
+    from lec_onnx.export.data import with_documents
+    rows = labelled_rows(200, 0, system=True)
+    for r in rows:
+        r["label"] = "injection" if r["label"] == "unsafe" else "benign"
+        r["system"] = None if r["label"] == "benign" else r["system"]
+    data = load_dataset(write_jsonl(tmp_path / "pi.jsonl", rows))
+    test_texts = {t for t, s in zip(data.text, data.split) if s == "test"}
+    out = with_documents(data, 20, seed=1)
+    docs = out.subset(range(len(data), len(out)))
+    assert len(docs) == 20 and set(docs.source) == {"synthetic-documents"} and set(docs.split) == {"train"}
+    assert docs.label.count("injection") == 10 and all(len(t) >= 600 for t in docs.text)
+    for text, label in zip(docs.text, docs.label):
+        pieces = text.split("\n\n")
+        assert not test_texts & set(pieces)
+        assert (label == "injection") == (pieces[-1] in {r["text"] for r in rows if r["label"] == "injection"})
