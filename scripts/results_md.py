@@ -11,7 +11,7 @@ COMMAND = ("lec-onnx sweep -m ~/.cache/lec-onnx/models/{model} {data} --max-leng
 DATA = {"content_safety": "-d data/content_safety.jsonl -d data/overrefusal.jsonl --cap {cs}",
         "prompt_injection": "-d data/prompt_injection.jsonl --cap {pi}"}
 # the 0.5B model costs ~5x the 135M one per text: fewer rows per source fit this machine's budget
-CAPS = {"Qwen2.5-Coder-0.5B-Instruct": (50, 40, "--zero-shot-rows 150 --layer-step 2 ")}
+CAPS = {"Qwen2.5-Coder-0.5B-Instruct": (40, 25, "--zero-shot-rows 100 --layer-step 2 ")}
 DEFAULT_CAPS = (100, 80, "--zero-shot-rows 200 ")
 
 
