@@ -173,7 +173,7 @@ def test_sweep_end_to_end_on_a_tiny_model(tiny_encoder, tmp_path):
     assert result["best"]["layer"] in range(1, 4)
     assert set(result["baselines"]) == {"majority", "tfidf_lr"}
     assert 0 <= result["best"]["loso"]["f1"] <= 1
-    assert set(result["best"]["loso"]["per_source_accuracy"]) == {"src0", "src1", "overrefusal-x"}
+    assert set(result["best"]["loso"]["per_source_accuracy"]) == {"src0", "src1", "src2", "overrefusal-x"}
     save_report(result, tmp_path / "out", "tiny")
     for name in ("sweep.json", "sweep.md", "f1_vs_size.png", "heatmap.png", "f1_by_layer.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
