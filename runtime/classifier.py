@@ -191,7 +191,8 @@ class Classifier:
         precision = precision or ("fp32" if names[0] == "CUDAExecutionProvider" else "int8")
         graph = manifest["graph"].get(precision)
         if not graph:
-            raise ArtifactError(f"this artifact has no {precision} graph")
+            raise ArtifactError(f"this artifact has no {precision} graph (CUDA runs fp32 by default): ask for "
+                                f"precision='int8' (--precision int8), or export without --no-fp32")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
