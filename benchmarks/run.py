@@ -304,6 +304,7 @@ def main(argv=None) -> int:
     results_path(args.quick).parent.mkdir(parents=True, exist_ok=True)
     results_path(args.quick).write_text(json.dumps(results, indent=1, default=float))
     path = write_report(results, out)
+    print("\n" + "\n".join(report.targets(results)[0]))
     print(f"\nreport written to {path} ({results['minutes']:.1f} min); raw results in {results_path(args.quick)}")
     return 0
 
