@@ -429,11 +429,17 @@ def plot_throughput(r: dict, out_dir: Path) -> str:
             ax.set_yscale("log")
             ax.set_ylabel("texts/s (log)")
             ax.set_title(f"128 tokens, batch {batch}, {threads} thread{'s' if threads > 1 else ''}")
+    return save_figure(fig, axes, out_dir, "throughput")
+
+
+def save_figure(fig, axes, out_dir: Path, name: str) -> str:
+    """Legend on the first panel, then <name>.png; returns the name for the report's image links."""
+    import matplotlib.pyplot as plt
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out_dir / "throughput.png", dpi=110)
+    fig.savefig(out_dir / f"{name}.png", dpi=110)
     plt.close(fig)
-    return "throughput"
+    return name
 
 
 def plot_latency(r: dict, out_dir: Path) -> str:
@@ -452,11 +458,7 @@ def plot_latency(r: dict, out_dir: Path) -> str:
         ax.set_xlabel("tokens")
         ax.set_ylabel("p50 latency, ms (log)")
         ax.set_title(f"{m}, batch 1, {threads} thread")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "latency.png", dpi=110)
-    plt.close(fig)
-    return "latency"
+    return save_figure(fig, axes, out_dir, "latency")
 
 
 def plot_quality(r: dict, out_dir: Path) -> str:

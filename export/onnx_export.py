@@ -2,7 +2,8 @@
 
 The trunk (embeddings -> layers 1..k, no final norm, no LM head) is exported with torch.onnx's dynamo exporter;
 the heads are appended as named ONNX nodes (`head_<task>`: Gemm -> Sigmoid/Softmax) so they are exactly the
-saved probes. The int8 graph quantises every weight but the heads (dynamic, per-channel).
+saved probes. The int8 graph quantises every weight but the heads (dynamic, per-channel); if it then misses
+the parity gate, the MatMuls whose quantisation hurts most are kept in fp32, a few more each try.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 import lec_onnx
-from lec_onnx.classifier import (MANIFEST, SCHEMA_VERSION, Classifier, InputError, encode_parts, sha256_file,
-                                 windows)
+from lec_onnx.classifier import (MANIFEST, SCHEMA_VERSION, Classifier, InputError, encode_parts, model_inputs,
+                                 sha256_file, windows)
 
 from .features import extract
 from .models import LoadedModel, decoder_layers, load_model, runtime_tokenizer
@@ -30,21 +31,28 @@ from .sweep import metrics, prepare_data, split_indices
 OPSET = 18
 PARITY_MIN_AGREEMENT = 0.99
 PARITY_MAX_F1_GAP = 0.01
+# When the int8 graph misses the gate, up to this share of its weight MatMuls (the most sensitive) stay fp32.
+MAX_FP32_SHARE = 0.25
 
 
 class Trunk(torch.nn.Module):
-    """input ids/mask (+ token types) -> one pooled hidden state per head."""
+    """input ids/mask (+ token types, + the text's token mask for text-mean) -> one pooled state per head."""
 
     def __init__(self, loaded: LoadedModel, heads: list[tuple[int, str]]):
         super().__init__()
         self.base, self.heads, self.decoder = loaded.base, heads, loaded.kind == "decoder"
+        with_types = loaded.kind == "encoder" and getattr(loaded.model.config, "type_vocab_size", 0) > 0
+        self.inputs = (["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else [])
+                       + (["text_mask"] if any(p == "text-mean" for _, p in heads) else []))
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def forward(self, *args):
+        given = dict(zip(self.inputs, args))
+        input_ids, attention_mask = given["input_ids"], given["attention_mask"]
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "output_hidden_states": True}
         if self.decoder:  # positions from the mask: left- or right-padded batches give the same states
             kwargs.update(position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0), use_cache=False)
-        elif token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
+        elif "token_type_ids" in given:
+            kwargs["token_type_ids"] = given["token_type_ids"]
         states = self.base(**kwargs).hidden_states
         mask = attention_mask.to(states[0].dtype)
         positions = torch.arange(mask.shape[1], device=mask.device)[None, :]
@@ -54,8 +62,9 @@ class Trunk(torch.nn.Module):
         out = []
         for layer, pooling in self.heads:
             h = states[layer]
-            if pooling == "mean":
-                out.append((h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0))
+            if pooling in ("mean", "text-mean"):
+                m = given["text_mask"].to(h.dtype) if pooling == "text-mean" else mask
+                out.append((h * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0))
             else:
                 out.append(h[rows, last if pooling == "last" else first])
         return tuple(out)
@@ -73,15 +82,18 @@ def truncate(loaded: LoadedModel, keep: int) -> None:
         loaded.base.pooler = None
 
 
-def export_trunk(trunk: Trunk, path: Path, with_types: bool) -> None:
-    ids = torch.tensor([[5, 6, 7, 8, 9, 10], [5, 6, 7, 0, 0, 0]])
-    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
-    args = (ids, mask, torch.zeros_like(ids)) if with_types else (ids, mask)
-    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else [])
+def export_trunk(trunk: Trunk, path: Path) -> None:
+    example = {"input_ids": torch.tensor([[5, 6, 7, 8, 9, 10], [5, 6, 7, 0, 0, 0]]),
+               "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]),
+               "token_type_ids": torch.tensor([[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0]]),
+               "text_mask": torch.tensor([[0, 1, 1, 1, 1, 0], [0, 1, 0, 0, 0, 0]])}
+    names = trunk.inputs
+    args = tuple(example[n] for n in names)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     torch.onnx.export(trunk, args, str(path), dynamo=True, opset_version=OPSET, input_names=names,
                       output_names=[f"pooled_{i}" for i in range(len(trunk.heads))],
-                      dynamic_shapes={n: {0: batch, 1: seq} for n in names}, external_data=False, verbose=False)
+                      dynamic_shapes={"args": tuple({0: batch, 1: seq} for _ in names)}, external_data=False,
+                      verbose=False)
 
 
 def append_heads(model: onnx.ModelProto, tasks: list[str], probes: list[LECProbe]) -> onnx.ModelProto:
@@ -109,11 +121,48 @@ def append_heads(model: onnx.ModelProto, tasks: list[str], probes: list[LECProbe
     return model
 
 
-def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8, per-channel weights: every MatMul weight and the embedding table (Gather)."""
+def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
+    """Dynamic int8, per-channel weights: every MatMul weight and the embedding table (Gather), except the
+    MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gather"])
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # mute its advice to pre-process, printed on every call
+    try:
+        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=list(keep_fp32),
+                         nodes_to_quantize=only)
+    finally:
+        root.level = level
+
+
+def weight_matmuls(graph_path: Path) -> list[str]:
+    """Names of the MatMul nodes that multiply by a stored weight (the ones int8 quantisation touches)."""
+    graph = onnx.load(str(graph_path), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+
+
+def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path) -> list[str]:
+    """Weight MatMuls, most harmful first: the relative error of the pooled outputs when only that node is int8.
+
+    Dynamic int8 takes one activation scale per tensor, so a layer whose input has outlier values (typically a
+    feed-forward down-projection) loses most; keeping a few of those in fp32 buys back parity at little speed.
+    """
+    import onnxruntime as ort
+    from tqdm.auto import tqdm
+
+    def outputs(path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.concatenate([np.concatenate(session.run(None, f), 1) for f in feeds])
+
+    reference = outputs(trunk)
+    errors = {}
+    for name in tqdm(weight_matmuls(trunk), desc="int8 sensitivity", unit="node"):
+        quantize_int8(trunk, work / "one.onnx", only=[name])
+        errors[name] = float(np.linalg.norm(outputs(work / "one.onnx") - reference) / np.linalg.norm(reference))
+    return sorted(errors, key=errors.get, reverse=True)
 
 
 def export_artifact(model: str, probe_paths: list[str], out: str | Path, revision: str | None = None,
@@ -143,18 +192,11 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
         reference = _reference(loaded, loaded_probes, parity_data, parity_rows, max_length, cache, input_format)
         keep = max(meta["layer"] for _, meta in loaded_probes)
         truncate(loaded, keep)
-        with_types = loaded.kind == "encoder" and getattr(loaded.model.config, "type_vocab_size", 0) > 0
         trunk = Trunk(loaded, [(meta["layer"], meta["pooling"]) for _, meta in loaded_probes]).eval()
         heads = ", ".join(f"{t} at layer {m['layer']} ({m['pooling']})" for t, (_, m) in zip(tasks, loaded_probes))
         print(f"exporting {Path(loaded.model_id).name} cut at layer {keep}; heads: {heads}")
-        export_trunk(trunk, tmp / "trunk.onnx", with_types)
-        # quantise the trunk alone, then append the heads: they stay exact fp32 Gemm nodes in both graphs
-        quantize_int8(tmp / "trunk.onnx", tmp / "trunk.int8.onnx")
-        for src, dst in (("trunk.onnx", "model.fp32.onnx"), ("trunk.int8.onnx", "model.onnx")):
-            graph = append_heads(onnx.load(str(tmp / src)), tasks, [p for p, _ in loaded_probes])
-            graph.producer_name = "lec-onnx"
-            onnx.checker.check_model(graph)
-            onnx.save(graph, str(tmp / dst))
+        export_trunk(trunk, tmp / "trunk.onnx")
+        save_with_heads(tmp / "trunk.onnx", tmp / "model.fp32.onnx", tasks, [p for p, _ in loaded_probes])
         tok = runtime_tokenizer(loaded.tokenizer)
         pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
         tok.enable_padding(direction="right", pad_id=pad_id, pad_token=tok.id_to_token(pad_id) or "")
@@ -170,7 +212,7 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
                       "architecture": type(loaded.model).__name__, "layers_kept": keep,
                       "hidden_size": loaded.hidden_size},
             "graph": {"int8": "model.onnx", "fp32": "model.fp32.onnx" if fp32 else None, "opset": OPSET,
-                      "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else []),
+                      "inputs": trunk.inputs,
                       "vocab_size": int(vocab), "pad_id": int(pad_id)},
             "tokenizer": "tokenizer.json",
             "input_format": input_format,
@@ -182,13 +224,32 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
             "export": {"torch": torch.__version__, "onnx": onnx.__version__, "python": platform.python_version()},
             "files": {},
         }
-        if not fp32:
+        parity, keep_fp32 = {}, []
+        if fp32:  # checked once: the fp32 graph does not change below
+            _write_manifest(tmp, manifest)
+            parity = _parity(tmp, reference, "fp32")
+        else:
             (tmp / "model.fp32.onnx").rename(tmp / "fp32.unused")
-        _write_manifest(tmp, manifest)
-        parity = _parity(tmp, reference)
+        ranking, budget = None, int(MAX_FP32_SHARE * len(weight_matmuls(tmp / "trunk.onnx")))
+        while True:
+            # quantise the trunk alone, then append the heads: they stay exact fp32 Gemm nodes in both graphs
+            quantize_int8(tmp / "trunk.onnx", tmp / "trunk.int8.onnx", keep_fp32)
+            save_with_heads(tmp / "trunk.int8.onnx", tmp / "model.onnx", tasks, [p for p, _ in loaded_probes])
+            manifest["graph"]["int8_fp32_matmuls"] = len(keep_fp32)
+            _write_manifest(tmp, manifest)
+            for task, figures in _parity(tmp, reference, "int8").items():
+                parity.setdefault(task, {}).update(figures)
+            failed = [t for t, p in parity.items() if not p["passed"]]
+            if not failed or len(keep_fp32) >= budget:
+                break
+            if ranking is None:
+                feeds = _calibration_feeds(reference, loaded, input_format, max_length, trunk.inputs)
+                ranking = rank_by_int8_error(tmp / "trunk.onnx", feeds, tmp)
+            keep_fp32 = ranking[:min(budget, max(1, 2 * len(keep_fp32)))]
+            print(f"int8 parity missed for {', '.join(failed)}: keeping the {len(keep_fp32)} most sensitive of "
+                  f"{len(ranking)} weight MatMuls in fp32 and trying again")
         manifest["parity"] = parity
         _write_manifest(tmp, manifest)
-        failed = [t for t, p in parity.items() if not p["passed"]]
         _print_parity(parity)
         if failed and gate:
             raise InputError(f"parity gate failed for {', '.join(failed)}: the int8 graph disagrees with the torch "
@@ -237,27 +298,46 @@ def _reference(loaded, loaded_probes, parity_data, parity_rows, max_length, cach
     return ref
 
 
-def _parity(folder: Path, reference: dict) -> dict:
+def _calibration_feeds(reference: dict, loaded, input_format: dict, max_length: int, inputs: list[str],
+                       per_task: int = 16) -> list[dict]:
+    """One-window feeds (batch of 1) of the first parity rows of each task, for the int8 sensitivity ranking."""
+    tok = runtime_tokenizer(loaded.tokenizer)
+    feeds = []
+    for ref in reference.values():
+        data = ref["data"]
+        for i in range(min(per_task, len(data))):
+            parts, types = encode_parts(tok, input_format, data.text[i], data.system[i])
+            ids, type_ids = windows(parts, types, max_length, 0)[0]
+            feed = model_inputs([(ids, type_ids, len(parts[0]), len(ids) - len(parts[2]))])
+            feeds.append({k: v for k, v in feed.items() if k in inputs})
+    return feeds
+
+
+def save_with_heads(trunk: Path, out: Path, tasks: list[str], probes: list[LECProbe]) -> None:
+    graph = append_heads(onnx.load(str(trunk)), tasks, probes)
+    graph.producer_name = "lec-onnx"
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(out))
+
+
+def _parity(folder: Path, reference: dict, precision: str) -> dict:
+    """Label agreement and F1 of one graph against the torch probe; the gate itself reads the int8 figures."""
     out = {}
-    for precision in ("int8", "fp32"):
-        if not (folder / ("model.onnx" if precision == "int8" else "model.fp32.onnx")).exists():
-            continue
-        clf = Classifier.load(folder, precision=precision)
-        for task, ref in reference.items():
-            data = ref["data"]
-            res = clf.classify(data.text, data.system, batch_size=16)
-            proba = np.array([[r[task].scores[l] for l in ref["labels"]] for r in res])
-            labels = np.array(ref["labels"])
-            y_torch, y_onnx = labels[ref["proba"].argmax(1)], labels[proba.argmax(1)]
-            f1_torch, f1_onnx = metrics(data.label, y_torch)["f1"], metrics(data.label, y_onnx)["f1"]
-            entry = out.setdefault(task, {"rows": len(data)})
-            entry[precision] = {"label_agreement": round(float(np.mean(y_torch == y_onnx)), 4),
-                                "max_abs_score_diff": round(float(np.abs(proba - ref["proba"]).max()), 6),
-                                "f1_torch": f1_torch, "f1_onnx": f1_onnx}
-    for entry in out.values():
-        q = entry["int8"]
-        entry["passed"] = q["label_agreement"] >= PARITY_MIN_AGREEMENT and abs(
-            q["f1_torch"] - q["f1_onnx"]) <= PARITY_MAX_F1_GAP
+    clf = Classifier.load(folder, precision=precision)
+    for task, ref in reference.items():
+        data = ref["data"]
+        res = clf.classify(data.text, data.system, batch_size=16)
+        proba = np.array([[r[task].scores[l] for l in ref["labels"]] for r in res])
+        labels = np.array(ref["labels"])
+        y_torch, y_onnx = labels[ref["proba"].argmax(1)], labels[proba.argmax(1)]
+        f1_torch, f1_onnx = metrics(data.label, y_torch)["f1"], metrics(data.label, y_onnx)["f1"]
+        figures = {"label_agreement": round(float(np.mean(y_torch == y_onnx)), 4),
+                   "max_abs_score_diff": round(float(np.abs(proba - ref["proba"]).max()), 6),
+                   "f1_torch": f1_torch, "f1_onnx": f1_onnx}
+        out[task] = {"rows": len(data), precision: figures}
+        if precision == "int8":
+            out[task]["passed"] = (figures["label_agreement"] >= PARITY_MIN_AGREEMENT
+                                   and abs(f1_torch - f1_onnx) <= PARITY_MAX_F1_GAP)
     return out
 
 

@@ -93,9 +93,25 @@ def windows(parts, types, max_length: int, stride: int):
     if room < MIN_WINDOW_TEXT_TOKENS:
         raise InputError(f"the system prompt and markup take {len(pre) + len(suf)} of the model's "
                          f"{max_length} tokens, leaving no room for the text; shorten the system prompt")
-    step = max(1, room - stride)
-    starts = list(range(0, max(1, len(txt) - stride), step)) if len(txt) > room else [0]
+    # stride is the overlap between neighbours; capped at half a window so a long system prompt that leaves
+    # little room cannot make windows advance a token at a time.
+    overlap = min(stride, room // 2)
+    starts = list(range(0, len(txt) - overlap, room - overlap)) if len(txt) > room else [0]
     return [(pre + txt[s:s + room] + suf, pre_t + txt_t[s:s + room] + suf_t) for s in starts]
+
+
+def model_inputs(rows) -> dict[str, np.ndarray]:
+    """Right-padded graph inputs of windows given as (ids, type_ids, text_start, text_end); text_mask marks the
+    text's own tokens (for text-mean pooling). A graph takes the inputs its manifest lists."""
+    width = max(len(r[0]) for r in rows)
+    feed = {name: np.zeros((len(rows), width), np.int64)
+            for name in ("input_ids", "attention_mask", "token_type_ids", "text_mask")}
+    for r, (ids, types, start, end) in enumerate(rows):
+        feed["input_ids"][r, :len(ids)] = ids
+        feed["attention_mask"][r, :len(ids)] = 1
+        feed["token_type_ids"][r, :len(ids)] = types
+        feed["text_mask"][r, start:end] = 1
+    return feed
 
 
 # ---------------------------------------------------------------- artifact
@@ -168,11 +184,13 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path | None = None, providers: str | list[str] | None = None,
-             threads: int | None = None, precision: str | None = None) -> "Classifier":
+             threads: int | None = None, precision: str | None = None, window: int | None = None,
+             stride: int | None = None) -> "Classifier":
         """Load an artifact folder (default: the shipped one).
 
         providers: "cpu" (default), "cuda", or onnxruntime provider names. precision: "int8" or "fp32";
-        by default int8 on CPU and fp32 on CUDA (dynamic int8 runs poorly there).
+        by default int8 on CPU and fp32 on CUDA (dynamic int8 runs poorly there). window, stride: tokens per
+        window over long texts and their overlap, overriding the manifest's (window at most its max_length).
         """
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -211,7 +229,14 @@ class Classifier:
             raise ArtifactError(f"tokenizer has {tokenizer.get_vocab_size(with_added_tokens=True)} tokens but "
                                 f"the graph's embedding has {manifest['graph']['vocab_size']}: they do not belong "
                                 "together")
-        return cls(folder, manifest, session, tokenizer, quantized=precision == "int8")
+        clf = cls(folder, manifest, session, tokenizer, quantized=precision == "int8")
+        if window is not None and not MIN_WINDOW_TEXT_TOKENS <= window <= clf.max_length:
+            raise InputError(f"window must be between {MIN_WINDOW_TEXT_TOKENS} and {clf.max_length} tokens "
+                             f"(the artifact's max_length), not {window}")
+        if stride is not None and stride < 0:
+            raise InputError(f"stride must be 0 or more tokens, not {stride}")
+        clf.max_length, clf.stride = window or clf.max_length, clf.stride if stride is None else stride
+        return clf
 
     def classify(self, texts: str | list[str], system: str | list[str | None] | None = None,
                  role: str = "prompt", prompt: str | list[str | None] | None = None,
@@ -232,8 +257,8 @@ class Classifier:
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"text {i + 1} is empty")
             parts, types = encode_parts(self.tokenizer, self.input_format, text, sys_prompt, role, req)
-            for win in windows(parts, types, self.max_length, self.stride):
-                rows.append(win)
+            for ids, type_ids in windows(parts, types, self.max_length, self.stride):
+                rows.append((ids, type_ids, len(parts[0]), len(ids) - len(parts[2])))  # + where the text is
                 owner.append(i)
         unknown = set(thresholds or {}) - set(self.tasks)
         if unknown:
@@ -257,15 +282,7 @@ class Classifier:
         out = {t: np.zeros((len(rows), len(spec["labels"])), np.float32) for t, spec in self.tasks.items()}
         for start in range(0, len(order), size):
             batch = order[start:start + size]
-            width = max(len(rows[j][0]) for j in batch)
-            feed = {"input_ids": np.zeros((len(batch), width), np.int64),
-                    "attention_mask": np.zeros((len(batch), width), np.int64),
-                    "token_type_ids": np.zeros((len(batch), width), np.int64)}
-            for r, j in enumerate(batch):
-                ids, types = rows[j]
-                feed["input_ids"][r, :len(ids)] = ids
-                feed["attention_mask"][r, :len(ids)] = 1
-                feed["token_type_ids"][r, :len(ids)] = types
+            feed = model_inputs([rows[j] for j in batch])
             results = self.session.run([s["output"] for s in self.tasks.values()],
                                        {k: v for k, v in feed.items() if k in self.input_names})
             for task, res in zip(self.tasks, results):

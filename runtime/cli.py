@@ -151,7 +151,8 @@ def classify(args) -> int:
                 raise InputError(f"text {r.line} is empty")
             if len(r.text) > args.max_chars:
                 raise InputError(f"text {r.line} has {len(r.text):,} characters; the limit is {args.max_chars:,}")
-    clf = Classifier.load(args.artifact, providers=args.provider, threads=args.threads, precision=args.precision)
+    clf = Classifier.load(args.artifact, providers=args.provider, threads=args.threads, precision=args.precision,
+                          window=args.window, stride=args.stride)
     tasks = args.task or list(clf.tasks)
     unknown = [t for t in tasks + [t for t, _ in args.threshold or [] if t] if t not in clf.tasks]
     if unknown:
@@ -215,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--precision", choices=["int8", "fp32"], help="graph to run (default: int8 on cpu, fp32 on cuda)")
     c.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all cores)")
     c.add_argument("--batch-size", type=int, default=16, help="windows per run for the fp32 graph")
+    c.add_argument("--window", type=int, help="tokens per window over long texts (default: the manifest's)")
+    c.add_argument("--stride", type=int, help="overlap of neighbouring windows in tokens (default: the manifest's)")
     c.add_argument("--jsonl", action="store_true", help="write one JSON object per text instead of a table")
     c.add_argument("--output", "-o", help="write results to this file (atomically) instead of stdout")
     c.add_argument("--on-error", choices=["fail", "skip"], default="fail",
@@ -251,11 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", parents=[common, data], help="fit one probe and save it as JSON")
     t.add_argument("--layer", type=int, required=True)
-    t.add_argument("--pooling", default="mean", help="mean, last, first; gen-mean or gen-last for chat decoders")
+    t.add_argument("--pooling", default="mean",
+                   help="mean, last, first, text-mean (the text's own tokens); gen-mean or gen-last for chat decoders")
     t.add_argument("--task", help="task name in the artifact (default: the data file's name)")
     t.add_argument("--all-rows", action="store_true", help="train on test rows too (for a shipped probe)")
     t.add_argument("--documents", type=int, default=0,
                    help="add this many synthetic long documents of harmless rows, half ending in an attack row")
+    t.add_argument("--exclude", action="append", metavar="SOURCE[:LABEL]",
+                   help="leave out the rows of a source (or of one of its labels) from training; repeatable")
+    t.add_argument("--system-pairs", type=int, default=0,
+                   help="add this many system-less rows again under a system prompt from the data (label kept)")
     t.add_argument("--out", "-o", required=True, help="probe file (.json)")
     t.set_defaults(run=_export_command("train"))
 

@@ -50,9 +50,9 @@ def test_graph_matches_torch_reference_in_padded_batches(request, kind, tiny_dec
         assert parity["fp32"]["max_abs_score_diff"] <= 1e-4
 
 
-@pytest.mark.parametrize("kind", ["llama", "encoder-tokens"])
-def test_last_and_first_token_pooling_graphs(kind, tiny_llama, tiny_encoder, tmp_path):
-    model_dir = tiny_llama if kind == "llama" else tiny_encoder
+@pytest.mark.parametrize("kind", ["llama", "encoder-tokens", "decoder-text"])
+def test_last_first_and_text_pooling_graphs(kind, tiny_llama, tiny_encoder, tiny_decoder, tmp_path):
+    model_dir = {"llama": tiny_llama, "encoder-tokens": tiny_encoder, "decoder-text": tiny_decoder}[kind]
     artifact, probes, _ = build(model_dir, kind, tmp_path, gate=False)
     texts = sentences(7, seed=8)
     systems = [None if i % 2 else "You are a support bot for ACME." for i in range(7)]
@@ -79,6 +79,22 @@ def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_a
     assert not any(vocab in i.dims and len(i.dims) == 2 and i.dims[0] == vocab and i.name.endswith("lm_head.weight")
                    for i in fp32.graph.initializer)
     assert (artifact / "model.onnx").stat().st_size < (artifact / "model.fp32.onnx").stat().st_size
+
+
+def test_missed_parity_keeps_the_most_int8_sensitive_matmuls_in_fp32(tiny_encoder, tmp_path, monkeypatch, capsys):
+    from lec_onnx.export import onnx_export
+    monkeypatch.setattr(onnx_export, "PARITY_MIN_AGREEMENT", 1.01)  # unreachable: every fallback step runs
+    artifact, _, _ = build(tiny_encoder, "encoder", tmp_path, gate=False)
+    assert "most sensitive" in capsys.readouterr().out
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    fp32_weights = onnx_export.weight_matmuls(artifact / "model.fp32.onnx")
+    budget = int(onnx_export.MAX_FP32_SHARE * len(fp32_weights))
+    assert budget >= 1 and manifest["graph"]["int8_fp32_matmuls"] == budget
+    kept = [n for n in onnx_export.weight_matmuls(artifact / "model.onnx") if n in fp32_weights]
+    assert len(kept) == budget  # exactly those stay float MatMuls; the rest are int8
+    assert not manifest["parity"]["content_safety"]["passed"]  # the figures stay honest
+    clf = Classifier.load(artifact)
+    assert clf.classify("still runs")[0]["content_safety"].label in ("safe", "unsafe")
 
 
 def test_text_alone_and_in_a_padded_batch_agree(decoder_artifact):

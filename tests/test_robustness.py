@@ -32,6 +32,14 @@ def test_windows_cover_the_text_with_overlap_and_keep_prefix_and_suffix():
     assert windows((pre, txt[:10], suf), ([0] * 2, [0] * 10, [0]), 50, 10) == [(pre + txt[:10] + suf, [0] * 13)]
 
 
+def test_a_long_system_prompt_caps_the_overlap_instead_of_crawling_a_token_at_a_time():
+    pre, txt, suf = [1] * 40, list(range(1000)), [2]
+    wins = windows((pre, txt, suf), ([0] * 40, [0] * 1000, [0]), max_length=64, stride=64)
+    room = 64 - 41
+    assert len(wins) <= 2 * len(txt) // room + 1  # half-window steps at worst, not one window per token
+    assert {t for ids, _ in wins for t in ids[40:-1]} == set(txt)
+
+
 def test_a_system_prompt_that_leaves_no_room_is_refused():
     with pytest.raises(InputError, match="shorten the system prompt"):
         windows(([1] * 60, [5, 6], [2]), ([0] * 60, [0, 0], [0]), max_length=64, stride=8)
@@ -46,6 +54,17 @@ def test_long_text_is_scored_in_windows_and_flagged_if_any_window_is(clf):
     per_window = res["content_safety"].score
     res2 = clf.classify(long_text, thresholds={"content_safety": per_window})[0]
     assert res2["content_safety"].flagged
+
+
+def test_window_and_stride_override_the_manifest(decoder_artifact, capsys):
+    long_text = " ".join(sentences(60, seed=4))
+    default = Classifier.load(decoder_artifact[0]).classify(long_text)[0]["content_safety"]
+    narrow = Classifier.load(decoder_artifact[0], window=64, stride=0).classify(long_text)[0]["content_safety"]
+    assert narrow.windows > default.windows
+    with pytest.raises(InputError, match="window must be between"):
+        Classifier.load(decoder_artifact[0], window=10_000)
+    assert main(["classify", "-a", str(decoder_artifact[0]), "--window", "4", "hello"]) == 2
+    assert "window must be between" in capsys.readouterr().err
 
 
 LONG_DOC_GAP = pytest.mark.xfail(strict=True, reason=(
