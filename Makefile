@@ -20,7 +20,7 @@ probes: $(MODEL)/config.json
 	$(LEC) train $(COMMON) -d data/content_safety.jsonl -d data/overrefusal.jsonl \
 	  --task content_safety --layer 5 --pooling mean --C 0.01 -o $(BUILD)/content_safety.json
 	$(LEC) train $(COMMON) -d data/prompt_injection.jsonl --cap 400 --documents 2000 \
-	  --task prompt_injection --layer 5 --pooling mean --C 0.01 -o $(BUILD)/prompt_injection.json
+	  --task prompt_injection --layer 5 --pooling text-mean --C 0.01 -o $(BUILD)/prompt_injection.json
 
 $(MODEL)/config.json:
 	$(LEC) fetch-models $(MODEL_NAME)
