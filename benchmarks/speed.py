@@ -59,6 +59,7 @@ def synthetic_ids(vocab: int, batch: int, tokens: int, seed: int = 0) -> np.ndar
 
 def feed_for(input_names: list[str], ids: np.ndarray) -> dict[str, np.ndarray]:
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids),
+            "text_mask": np.ones_like(ids),  # text-mean heads; which tokens it marks does not change the cost
             "position_ids": np.broadcast_to(np.arange(ids.shape[1], dtype=np.int64), ids.shape).copy()}
     return {k: v for k, v in feed.items() if k in input_names}
 
