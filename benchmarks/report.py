@@ -110,16 +110,18 @@ def artifacts_section(r: dict) -> list[str]:
     for a in r["artifacts"]:
         rows.append([a["name"], a["model"], f"{a['layer']} / {a['layers']}", fmt(a.get("int8_mb"), 1, " MB"),
                      fmt(a.get("fp32_mb"), 1, " MB"), fmt(a.get("tokenizer_mb"), 1, " MB"), a["how"],
-                     parity_cell(a.get("parity", {}))])
+                     parity_cell(a.get("parity", {})), str(a.get("fp32_matmuls", 0))])
     return ["## Artifacts", "",
             "Layers are mid-depth cuts (SmolLM2 15 of 30, Qwen 12 of 24); the layers actually chosen per task and "
             "their leave-one-source-out scores are in [results.md](results.md). Every graph: the transformer up to "
-            "the layer, mean pooling, one Gemm head per task (content_safety, prompt_injection). *int8 parity*: "
+            "the layer, mean pooling, one Gemm head per task (content_safety, prompt_injection); the shipped "
+            "default's prompt-injection head pools `text-mean`. *int8 parity*: "
             "the export's own check of the int8 graph against the PyTorch probe on test rows (label agreement; "
             "F1 PyTorch → int8), gate ≥ 99 % agreement and F1 within 0.01. This script exports without the gate "
-            "when it fails, so that the graph can still be measured; such an artifact should not ship.", ""] + table(
+            "when it fails, so that the graph can still be measured; such an artifact should not ship. *fp32 "
+            "MatMuls*: weight MatMuls the export kept in fp32 to pass the gate (they cost int8 speed).", ""] + table(
         ["artifact", "base model", "layer / depth", "model.onnx (int8)", "model.fp32.onnx", "tokenizer", "built",
-         "int8 parity (cs; pi)"], rows) + [""]
+         "int8 parity (cs; pi)", "fp32 MatMuls"], rows) + [""]
 
 
 def parity_cell(parity: dict) -> str:

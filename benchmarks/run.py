@@ -91,7 +91,8 @@ def describe_artifacts(models: list[BenchModel]) -> list[dict]:
                      "layers": model.layers, "int8_mb": sizes.get("model.onnx", 0) / 1e6,
                      "fp32_mb": sizes["model.fp32.onnx"] / 1e6 if "model.fp32.onnx" in sizes else None,
                      "tokenizer_mb": sizes["tokenizer.json"] / 1e6, "how": how,
-                     "parity": manifest.get("parity", {})})
+                     "parity": manifest.get("parity", {}),
+                     "fp32_matmuls": manifest["graph"].get("int8_fp32_matmuls", 0)})
     return rows
 
 
