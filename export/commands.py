@@ -10,7 +10,7 @@ from lec_onnx.classifier import InputError
 from .features import extract, poolings_for, split_pooling
 from .models import input_format, load_model
 from .probe import LECProbe, save_probe
-from .data import with_documents, with_system_prompts
+from .data import with_documents, with_system_prompts, without_rows
 from .sweep import hard_negative_fpr, prepare_data, run_sweep, save_report, split_indices, zero_shot
 
 
@@ -52,9 +52,7 @@ def train(args) -> int:
     """Fit one probe at a given layer and pooling on all training rows; save it as JSON."""
     _set_threads(args.threads)
     data = prepare_data(args.data, args.cap, args.heldout, args.label_column, args.text_column)
-    for spec in args.exclude or []:
-        source, _, label = spec.partition(":")
-        data = data.subset(data.where(lambda i: not (data.source[i] == source and label in ("", data.label[i]))))
+    data = without_rows(data, args.exclude or [])
     if args.documents:
         data = with_documents(data, args.documents)
     if args.system_pairs:

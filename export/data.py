@@ -147,6 +147,14 @@ def stratified_cap(data: Dataset, per_group: int, seed: int = 0) -> Dataset:
     return data.subset(sorted(keep))
 
 
+def without_rows(data: Dataset, specs: list[str]) -> Dataset:
+    """Leave out every row of a source ("tensor-trust") or of one of its labels ("tensor-trust:benign")."""
+    for spec in specs:
+        source, _, label = spec.partition(":")
+        data = data.subset(data.where(lambda i: not (data.source[i] == source and label in ("", data.label[i]))))
+    return data
+
+
 def with_documents(data: Dataset, n: int, seed: int = 0, min_chars: int = 600, max_chars: int = 1200) -> Dataset:
     """Add n synthetic long documents made of harmless rows, half of them with an attack row appended.
 

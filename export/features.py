@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lec_onnx.classifier import MIN_WINDOW_TEXT_TOKENS, encode_parts, model_inputs, windows
+from lec_onnx.classifier import MIN_WINDOW_TEXT_TOKENS, encode_parts, model_inputs, window_rows
 
 from .models import LoadedModel, hidden_states, input_format, runtime_tokenizer
 
@@ -47,10 +47,10 @@ def tokenize_rows(loaded: LoadedModel, texts, systems, max_length: int):
         while system and len(parts[0]) + len(parts[2]) + MIN_WINDOW_TEXT_TOKENS > max_length:
             system = system[max(1, len(system) // 2):]  # training rows only: keep the end of an over-long system prompt
             parts, types = encode_parts(tok, fmt_gen, text, system)
-        ids, type_ids = windows(parts, types, max_length, stride=0)[0]  # features read the first window only
+        ids, type_ids, start, end = window_rows(parts, types, max_length, stride=0)[0]  # the first window only
         gen_tail = len(parts[2]) - len(encode_parts(tok, fmt_plain, text, system)[0][2])
         rows.append((ids, type_ids))
-        spans.append((len(parts[0]), len(ids) - len(parts[2])))
+        spans.append((start, end))
         # causal decoders: the states of a prefix do not depend on what follows, so one pass serves both
         plain_lengths.append(len(ids) - gen_tail)
     return rows, plain_lengths, spans

@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import lec_onnx
 from lec_onnx.classifier import (MANIFEST, SCHEMA_VERSION, Classifier, InputError, encode_parts, model_inputs,
-                                 sha256_file, windows)
+                                 sha256_file, window_rows, windows)
 
 from .features import extract
 from .models import LoadedModel, decoder_layers, load_model, runtime_tokenizer
@@ -307,8 +307,7 @@ def _calibration_feeds(reference: dict, loaded, input_format: dict, max_length: 
         data = ref["data"]
         for i in range(min(per_task, len(data))):
             parts, types = encode_parts(tok, input_format, data.text[i], data.system[i])
-            ids, type_ids = windows(parts, types, max_length, 0)[0]
-            feed = model_inputs([(ids, type_ids, len(parts[0]), len(ids) - len(parts[2]))])
+            feed = model_inputs(window_rows(parts, types, max_length, 0)[:1])
             feeds.append({k: v for k, v in feed.items() if k in inputs})
     return feeds
 

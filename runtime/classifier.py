@@ -100,6 +100,12 @@ def windows(parts, types, max_length: int, stride: int):
     return [(pre + txt[s:s + room] + suf, pre_t + txt_t[s:s + room] + suf_t) for s in starts]
 
 
+def window_rows(parts, types, max_length: int, stride: int) -> list[tuple]:
+    """windows() as (ids, type_ids, text_start, text_end): where the text's own tokens sit in each window."""
+    return [(ids, type_ids, len(parts[0]), len(ids) - len(parts[2]))
+            for ids, type_ids in windows(parts, types, max_length, stride)]
+
+
 def model_inputs(rows) -> dict[str, np.ndarray]:
     """Right-padded graph inputs of windows given as (ids, type_ids, text_start, text_end); text_mask marks the
     text's own tokens (for text-mean pooling). A graph takes the inputs its manifest lists."""
@@ -257,8 +263,8 @@ class Classifier:
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"text {i + 1} is empty")
             parts, types = encode_parts(self.tokenizer, self.input_format, text, sys_prompt, role, req)
-            for ids, type_ids in windows(parts, types, self.max_length, self.stride):
-                rows.append((ids, type_ids, len(parts[0]), len(ids) - len(parts[2])))  # + where the text is
+            for row in window_rows(parts, types, self.max_length, self.stride):
+                rows.append(row)
                 owner.append(i)
         unknown = set(thresholds or {}) - set(self.tasks)
         if unknown:
