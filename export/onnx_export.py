@@ -26,6 +26,7 @@ from lec_onnx.classifier import (MANIFEST, SCHEMA_VERSION, Classifier, InputErro
 from .features import extract
 from .models import LoadedModel, decoder_layers, load_model, runtime_tokenizer
 from .probe import LECProbe, load_probe
+from .quantize import quantize_int8, rank_by_int8_error, weight_matmuls
 from .sweep import metrics, prepare_data, split_indices
 
 OPSET = 18
@@ -119,50 +120,6 @@ def append_heads(model: onnx.ModelProto, tasks: list[str], probes: list[LECProbe
             graph.node.append(helper.make_node("Softmax", [logits], [task], name=f"head_{task}_softmax", axis=1))
         graph.output.append(helper.make_tensor_value_info(task, TensorProto.FLOAT, ["batch", len(probe.classes_)]))
     return model
-
-
-def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
-    """Dynamic int8, per-channel weights: every MatMul weight and the embedding table (Gather), except the
-    MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR  # mute its advice to pre-process, printed on every call
-    try:
-        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=list(keep_fp32),
-                         nodes_to_quantize=only)
-    finally:
-        root.level = level
-
-
-def weight_matmuls(graph_path: Path) -> list[str]:
-    """Names of the MatMul nodes that multiply by a stored weight (the ones int8 quantisation touches)."""
-    graph = onnx.load(str(graph_path), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
-    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
-
-
-def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path) -> list[str]:
-    """Weight MatMuls, most harmful first: the relative error of the pooled outputs when only that node is int8.
-
-    Dynamic int8 takes one activation scale per tensor, so a layer whose input has outlier values (typically a
-    feed-forward down-projection) loses most; keeping a few of those in fp32 buys back parity at little speed.
-    """
-    import onnxruntime as ort
-    from tqdm.auto import tqdm
-
-    def outputs(path):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return np.concatenate([np.concatenate(session.run(None, f), 1) for f in feeds])
-
-    reference = outputs(trunk)
-    errors = {}
-    for name in tqdm(weight_matmuls(trunk), desc="int8 sensitivity", unit="node"):
-        quantize_int8(trunk, work / "one.onnx", only=[name])
-        errors[name] = float(np.linalg.norm(outputs(work / "one.onnx") - reference) / np.linalg.norm(reference))
-    return sorted(errors, key=errors.get, reverse=True)
 
 
 def export_artifact(model: str, probe_paths: list[str], out: str | Path, revision: str | None = None,

@@ -69,7 +69,7 @@ def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_a
     gemms = {n.name for n in int8.graph.node if n.op_type == "Gemm"}
     assert gemms == {"head_content_safety", "head_prompt_injection"}
     assert [o.name for o in int8.graph.output] == ["content_safety", "prompt_injection"]
-    int8_weights = [i for i in int8.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    int8_weights = [i for i in int8.graph.initializer if i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)]
     assert len(int8_weights) >= 3 * 7  # q, k, v, o, gate, up, down of each of the 3 kept layers
     assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in int8.graph.node)
     fp32 = onnx.load(str(artifact / "model.fp32.onnx"))
