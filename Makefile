@@ -11,16 +11,16 @@ COMMON = -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --all-ro
 .PHONY: artifact test probes clean
 
 artifact: probes
-	$(LEC) export -m $(MODEL) --max-length 256 --stride 64 --no-fp32 --threads $(THREADS) \
+	$(LEC) export -m $(MODEL) --stride 64 --no-fp32 --threads $(THREADS) \
 	  -p $(BUILD)/content_safety.json -p $(BUILD)/prompt_injection.json \
 	  --parity-data data/content_safety.jsonl --parity-data data/prompt_injection.jsonl \
 	  --parity-rows 500 -o artifacts/default
 
 probes: $(MODEL)/config.json
 	$(LEC) train $(COMMON) -d data/content_safety.jsonl -d data/overrefusal.jsonl \
-	  --task content_safety --layer 5 --pooling mean --C 0.01 -o $(BUILD)/content_safety.json
+	  --task content_safety --layer 5 --pooling mean -o $(BUILD)/content_safety.json
 	$(LEC) train $(COMMON) -d data/prompt_injection.jsonl --cap 400 --documents 2000 \
-	  --task prompt_injection --layer 5 --pooling text-mean --C 0.01 -o $(BUILD)/prompt_injection.json
+	  --task prompt_injection --roles prompt --layer 5 --pooling text-mean -o $(BUILD)/prompt_injection.json
 
 $(MODEL)/config.json:
 	$(LEC) fetch-models $(MODEL_NAME)

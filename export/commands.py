@@ -1,14 +1,17 @@
 """The export-side CLI commands (`lec-onnx sweep | train | export | fetch-models`)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from lec_onnx.classifier import InputError
+from lec_onnx.errors import InputError
+from lec_onnx.manifest import ROLES
 
-from .features import extract, poolings_for, split_pooling
+from .features import extract, poolings_for
 from .models import input_format, load_model
+from .pooling import split_pooling
 from .probe import LECProbe, save_probe
 from .data import with_documents, with_system_prompts, without_rows
 from .sweep import hard_negative_fpr, prepare_data, run_sweep, save_report, split_indices, zero_shot
@@ -19,8 +22,12 @@ def _set_threads(n: int | None) -> None:
     torch.set_num_threads(n or 2)  # 2 threads measured 1.3-1.7x faster than 1 on this 2-core machine
 
 
+def _window(args) -> int:
+    return args.max_length or 256
+
+
 def _features(args, loaded, data):
-    return extract(loaded, data.text, data.system, max_length=args.max_length, batch_size=args.batch_size,
+    return extract(loaded, data.text, data.system, max_length=_window(args), batch_size=args.batch_size,
                    cache=args.cache, desc=f"features {Path(loaded.model_id).name}")
 
 
@@ -68,8 +75,11 @@ def train(args) -> int:
     rows = np.arange(len(data)) if args.all_rows else train_rows
     probe = LECProbe(C=args.C).fit(X[rows], np.array(data.label)[rows])
     name, gen = split_pooling(args.pooling)
-    path = save_probe(probe, args.out, task=args.task or data.name, layer=args.layer, pooling=name,
-                      input_format=input_format(loaded, gen), max_length=args.max_length,
+    roles = [r.strip() for r in args.roles.split(",")]
+    if not roles or set(roles) - set(ROLES):
+        raise InputError(f"--roles takes prompt, response or both (comma-separated), not {args.roles!r}")
+    path = save_probe(probe, args.out, task=args.task or data.name, layer=args.layer, pooling=name, roles=roles,
+                      input_format=dataclasses.asdict(input_format(loaded, gen)), max_length=_window(args),
                       model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind},
                       data=[str(d) for d in args.data], trained_rows=int(len(rows)))
     print(f"probe written to {path} ({len(rows)} rows, layer {args.layer}, {args.pooling})")
@@ -77,7 +87,7 @@ def train(args) -> int:
 
 
 def export(args) -> int:
-    from .onnx_export import export_artifact
+    from .artifact import export_artifact
     _set_threads(args.threads)
     export_artifact(args.model, args.probe, args.out, revision=args.revision, parity_data=args.parity_data,
                     max_length=args.max_length, stride=args.stride, fp32=not args.no_fp32,

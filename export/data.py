@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lec_onnx.classifier import InputError
+from lec_onnx.errors import InputError
 
 
 @dataclass

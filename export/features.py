@@ -1,6 +1,7 @@
 """Per-layer pooled hidden states of a data set: batched, cached on disk (memory-mapped), with a progress bar."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,44 +12,30 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lec_onnx.classifier import MIN_WINDOW_TEXT_TOKENS, encode_parts, model_inputs, window_rows
+from lec_onnx.inputs import encode_fitted, model_inputs, windows
 
 from .models import LoadedModel, hidden_states, input_format, runtime_tokenizer
-
-# Pooling names: mean / last / first token of the formatted input; text-mean averages the text's own tokens
-# only (the system prompt and markup are attended to, not averaged in: a long system prompt would otherwise
-# outweigh a short text). For chat decoders the "gen-" variants read the same input with the generation prompt
-# appended (where an aligned model decides whether to refuse).
-DECODER_POOLINGS = ("mean", "last", "text-mean", "gen-mean", "gen-last")
-ENCODER_POOLINGS = ("mean", "first", "last", "text-mean")
+from .pooling import DECODER_POOLINGS, ENCODER_POOLINGS, pool, split_pooling
 
 
 def poolings_for(loaded: LoadedModel) -> tuple[str, ...]:
     if loaded.kind == "encoder":
         return ENCODER_POOLINGS
-    gen = input_format(loaded, True)["generation_prompt"]
-    return tuple(p for p in DECODER_POOLINGS if gen or not p.startswith("gen-"))
-
-
-def split_pooling(pooling: str) -> tuple[str, bool]:
-    """'gen-last' -> ('last', True): the graph's pooling op and whether the input ends in the generation prompt."""
-    return (pooling[4:], True) if pooling.startswith("gen-") else (pooling, False)
+    gen = input_format(loaded, True).generation_prompt
+    return tuple(p for p in DECODER_POOLINGS if gen or not split_pooling(p)[1])
 
 
 def tokenize_rows(loaded: LoadedModel, texts, systems, max_length: int):
-    """Token rows (first window of each text); per row, how many tokens precede the generation prompt; and the
-    (start, end) positions of the text's own tokens."""
+    """Token rows (the first window of each text, a long system prompt cut as the runtime cuts it); per row, how
+    many tokens precede the generation prompt; and the (start, end) positions of the text's own tokens."""
     tok = runtime_tokenizer(loaded.tokenizer)
-    fmt_gen = input_format(loaded, generation_prompt=True)
-    fmt_plain = input_format(loaded, generation_prompt=False)
+    fmt_gen, fmt_plain = input_format(loaded, generation_prompt=True), input_format(loaded, generation_prompt=False)
     rows, plain_lengths, spans = [], [], []
     for text, system in zip(texts, systems):
-        parts, types = encode_parts(tok, fmt_gen, text, system)
-        while system and len(parts[0]) + len(parts[2]) + MIN_WINDOW_TEXT_TOKENS > max_length:
-            system = system[max(1, len(system) // 2):]  # training rows only: keep the end of an over-long system prompt
-            parts, types = encode_parts(tok, fmt_gen, text, system)
-        ids, type_ids, start, end = window_rows(parts, types, max_length, stride=0)[0]  # the first window only
-        gen_tail = len(parts[2]) - len(encode_parts(tok, fmt_plain, text, system)[0][2])
+        encoded = encode_fitted(tok, fmt_gen, text, system, max_length)
+        ids, type_ids, start, end = windows(encoded, max_length, stride=0)[0]  # the first window only
+        plain = encode_fitted(tok, fmt_plain, text, system, max_length)
+        gen_tail = len(encoded.ids[2]) - len(plain.ids[2])
         rows.append((ids, type_ids))
         spans.append((start, end))
         # causal decoders: the states of a prefix do not depend on what follows, so one pass serves both
@@ -56,22 +43,22 @@ def tokenize_rows(loaded: LoadedModel, texts, systems, max_length: int):
     return rows, plain_lengths, spans
 
 
-def pool(states: torch.Tensor, lengths: torch.Tensor, plain_lengths: torch.Tensor, pooling: str,
-         spans: torch.Tensor | None = None) -> torch.Tensor:
-    """states [batch, seq, hidden] right-padded -> [batch, hidden]. spans [batch, 2]: the text's tokens."""
-    name, gen = split_pooling(pooling)
-    n = lengths if gen else plain_lengths
-    if name in ("mean", "text-mean"):
-        positions = torch.arange(states.shape[1])[None, :]
-        start, end = (spans[:, 0], spans[:, 1]) if name == "text-mean" else (torch.zeros_like(n), n)
-        mask = ((positions >= start[:, None]) & (positions < end[:, None])).to(states.dtype)
-        return (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-    index = n - 1 if name == "last" else torch.zeros_like(n)
-    return states[torch.arange(states.shape[0]), index]
+def pooled(states: torch.Tensor, lengths: torch.Tensor, plain_lengths: torch.Tensor, spans: torch.Tensor,
+           pooling: str) -> torch.Tensor:
+    """One layer's right-padded states [batch, seq, hidden] -> [batch, hidden], by the graph's own pooling."""
+    base, gen = split_pooling(pooling)
+    positions = torch.arange(states.shape[1])[None, :]
+    token_mask = positions < (lengths if gen else plain_lengths)[:, None]
+    text_mask = (positions >= spans[:, :1]) & (positions < spans[:, 1:])
+    return pool(states, token_mask, text_mask, base)
+
+
+FEATURES_VERSION = 2  # 2: over-long system prompts cut in the middle, as the runtime cuts them
 
 
 def feature_key(loaded: LoadedModel, texts, systems, max_length: int) -> str:
-    h = hashlib.sha256(json.dumps([loaded.model_id, loaded.revision, max_length, input_format(loaded, True),
+    fmt = dataclasses.asdict(input_format(loaded, True))
+    h = hashlib.sha256(json.dumps([FEATURES_VERSION, loaded.model_id, loaded.revision, max_length, fmt,
                                    loaded.tokenizer.backend_tokenizer.to_str()]).encode())
     for s, t in zip(systems, texts):
         h.update(json.dumps([s, t]).encode())
@@ -107,8 +94,7 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
             plain = torch.tensor([plain_lengths[i] for i in batch])
             text = torch.tensor([spans[i] for i in batch])
             for p in poolings:
-                pooled = torch.stack([pool(h, lengths, plain, p, text) for h in states], 1)
-                out[p][batch] = pooled.float().numpy()
+                out[p][batch] = torch.stack([pooled(h, lengths, plain, text, p) for h in states], 1).float().numpy()
             bar.update(len(batch))
     if folder:
         for arr in out.values():

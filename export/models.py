@@ -11,11 +11,15 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from lec_onnx.classifier import InputError
+from lec_onnx.errors import InputError
+from lec_onnx.manifest import InputFormat, sha256_file
+
+from .pooling import position_ids
 
 DECODER_TYPES = {"llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "mistral", "phi3", "smollm3"}
 SOURCE_FILE = "lec_onnx_source.json"  # written by fetch-models: which hub model a local folder holds
 SLOT = {"system": "LECSYSTEMSLOT", "text": "LECTEXTSLOT", "prompt": "LECPROMPTSLOT"}
+FINAL_NORMS = ("norm", "final_layernorm", "ln_f")  # where HF models keep the norm after their last layer
 
 
 @dataclass
@@ -44,15 +48,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LEC_ONNX_CACHE", Path.home() / ".cache" / "lec-onnx"))
 
 
-def file_sha256(path: Path) -> str:
-    from lec_onnx.classifier import sha256_file
-    return sha256_file(path)
-
-
 def gguf_to_safetensors(gguf: Path, out: Path | None = None) -> Path:
     """Dequantise a GGUF file once into a safetensors folder: later loads take ~1 s instead of ~45 s."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    digest = file_sha256(gguf)
+    digest = sha256_file(gguf)
     out = out or cache_dir() / "gguf" / digest[:16]
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
@@ -71,7 +70,7 @@ def _weights_digest(folder: Path) -> str:
     files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     h = hashlib.sha256()
     for f in files:
-        h.update(file_sha256(f).encode())
+        h.update(sha256_file(f).encode())
     return h.hexdigest()
 
 
@@ -124,7 +123,7 @@ def _render_chat(tokenizer, messages, generation_prompt: bool) -> str:
     return rendered
 
 
-def input_format(loaded: LoadedModel, generation_prompt: bool = True) -> dict:
+def input_format(loaded: LoadedModel, generation_prompt: bool = True) -> InputFormat:
     """How text (and an optional system prompt) is laid out for the model, as plain data the runtime reuses.
 
     Decoders use their chat template, rendered once with slot markers: {system}, {text}, {prompt}.
@@ -132,27 +131,21 @@ def input_format(loaded: LoadedModel, generation_prompt: bool = True) -> dict:
     """
     tok = loaded.tokenizer
     if loaded.kind == "encoder":
-        return {"kind": "pair", "generation_prompt": False}
+        return InputFormat("pair")
     if not tok.chat_template:  # a base model: plain text, system prompt above it
         bos = tok.bos_token if tok.bos_token and getattr(tok, "add_bos_token", False) else ""
-        return {"kind": "chat", "generation_prompt": False, "template": bos + "{system}\n\n{text}",
-                "template_no_system": bos + "{text}", "response_template": bos + "{prompt}\n\n{text}"}
+        return InputFormat("chat", False, bos + "{system}\n\n{text}", bos + "{text}", bos + "{prompt}\n\n{text}")
     user = {"role": "user", "content": SLOT["text"]}
     try:
         template = _render_chat(tok, [{"role": "system", "content": SLOT["system"]}, user], generation_prompt)
     except Exception:  # templates without a system role (Gemma): the system prompt opens the user turn
         template = _render_chat(tok, [{"role": "user", "content": SLOT["system"] + "\n\n" + SLOT["text"]}],
                                 generation_prompt)
-    fmt = {
-        "kind": "chat",
-        "generation_prompt": generation_prompt,
-        "template": template,
-        "template_no_system": _render_chat(tok, [user], generation_prompt),
-        "response_template": _render_chat(
-            tok, [{"role": "user", "content": SLOT["prompt"]}, {"role": "assistant", "content": SLOT["text"]}], False),
-    }
-    for key in ("template", "template_no_system", "response_template"):
-        if fmt[key].count("{text}") != 1:
+    response = [{"role": "user", "content": SLOT["prompt"]}, {"role": "assistant", "content": SLOT["text"]}]
+    fmt = InputFormat("chat", generation_prompt, template, _render_chat(tok, [user], generation_prompt),
+                      _render_chat(tok, response, False))
+    for rendered in (fmt.template, fmt.template_no_system, fmt.response_template):
+        if rendered.count("{text}") != 1:
             raise InputError(f"the chat template of {loaded.model_id} does not place the user text exactly once")
     return fmt
 
@@ -160,8 +153,8 @@ def input_format(loaded: LoadedModel, generation_prompt: bool = True) -> dict:
 @contextlib.contextmanager
 def without_final_norm(base: torch.nn.Module):
     """hidden_states[-1] of HF decoders is taken after the final norm; LEC wants every layer before it."""
-    name = next((n for n in ("norm", "final_layernorm", "ln_f") if isinstance(getattr(base, n, None), torch.nn.Module)),
-                None)
+    name = next((n for n in FINAL_NORMS if isinstance(getattr(base, n, None), torch.nn.Module)
+                 and not isinstance(getattr(base, n), torch.nn.Identity)), None)  # truncate() removed it already
     if name is None:
         yield base
         return
@@ -185,7 +178,7 @@ def hidden_states(loaded: LoadedModel, input_ids, attention_mask, token_type_ids
     """Every layer's hidden state (index 0 = embeddings), none after a final norm. Position ids follow the mask."""
     kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "output_hidden_states": True}
     if loaded.kind == "decoder":
-        kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        kwargs["position_ids"] = position_ids(attention_mask)
         kwargs["use_cache"] = False
     elif token_type_ids is not None and loaded.model.config.type_vocab_size > 0:
         kwargs["token_type_ids"] = token_type_ids

@@ -17,7 +17,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from lec_onnx.classifier import InputError, sha256_file
+from lec_onnx.errors import InputError
+from lec_onnx.manifest import sha256_file
 
 from .models import SOURCE_FILE, cache_dir, gguf_to_safetensors
 

@@ -13,11 +13,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from lec_onnx.classifier import InputError
+from lec_onnx.errors import InputError
+
+from .cli import DEFAULT_C
 
 PROBE_FORMAT = "lec-onnx-probe/1"
 HARMLESS_LABELS = ("safe", "benign", "harmless", "negative", "no", "0", "false")
-DEFAULT_C = 0.05  # chosen by leave-one-source-out cross-validation on the bundled data (docs/results.md)
 
 
 def negative_label_of(labels) -> str:

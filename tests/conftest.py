@@ -129,7 +129,7 @@ MAX_LENGTH = "128"
 def build(model_dir, kind, tmp, gate=True):
     """Train two probes on a tiny model and export them as one artifact: (folder, probe files, data files)."""
     from lec_onnx.cli import main
-    from lec_onnx.export.onnx_export import export_artifact
+    from lec_onnx.export.artifact import export_artifact
     data = {"content_safety": write_jsonl(tmp / "cs.jsonl", labelled_rows(300, 0)),
             "prompt_injection": write_jsonl(tmp / "pi.jsonl", labelled_rows(300, 1, system=True))}
     probes = []

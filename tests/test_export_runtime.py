@@ -16,14 +16,16 @@ from lec_onnx import ArtifactError, Classifier, InputError
 from lec_onnx.cli import main
 from lec_onnx.export.features import extract
 from lec_onnx.export.models import load_model
+from lec_onnx.export.pooling import pooling_name
 from lec_onnx.export.probe import load_probe
+from lec_onnx.export.quantize import weight_matmuls
 
 def torch_reference(model_dir, probes, texts, systems):
     loaded = load_model(str(model_dir))
     out = {}
     for path in probes:
         probe, meta = load_probe(path)
-        pooling = ("gen-" if meta["input_format"]["generation_prompt"] else "") + meta["pooling"]
+        pooling = pooling_name(meta["pooling"], meta["input_format"]["generation_prompt"])
         X = extract(loaded, texts, systems, max_length=int(MAX_LENGTH), poolings=(pooling,))[pooling][:, meta["layer"]]
         out[meta["task"]] = probe.predict_proba(X)
     return out
@@ -43,11 +45,39 @@ def test_graph_matches_torch_reference_in_padded_batches(request, kind, tiny_dec
         got32 = np.array([[r[task].scores[l] for l in spec["labels"]] for r in fp32])
         np.testing.assert_allclose(got32, ref[task], atol=1e-4)
         got8 = np.array([[r[task].scores[l] for l in spec["labels"]] for r in int8])
-        assert np.abs(got8 - ref[task]).max() < 0.1
+        assert np.abs(got8 - ref[task]).max() <= int8_score_bound(artifact, task, texts, systems)
         parity = manifest["parity"][task]
         assert parity["passed"] and parity["int8"]["label_agreement"] >= 0.99
         assert abs(parity["int8"]["f1_torch"] - parity["int8"]["f1_onnx"]) <= 0.01
         assert parity["fp32"]["max_abs_score_diff"] <= 1e-4
+
+
+def pooled_states(graph_path, feeds, task):
+    """The int8 or fp32 graph's pooled state feeding a task's head (the Gemm's input), per feed."""
+    import onnxruntime as ort
+    model = onnx.load(str(graph_path))
+    gemm = next(n for n in model.graph.node if n.name == f"head_{task}")
+    model.graph.output.append(onnx.helper.make_tensor_value_info(gemm.input[0], onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run([gemm.input[0]], f)[0] for f in feeds]), gemm
+
+
+def int8_score_bound(artifact, task, texts, systems):
+    """How far int8 scores may be from fp32 ones, derived rather than tuned: a logistic head moves its output by at
+    most ||w|| * ||dh|| / 4 (the sigmoid's slope is at most 1/4), with dh the int8 error of the pooled state the head
+    reads. The state error is measured here, on this CPU's kernels, and itself bounded by 8-bit quantisation: with
+    U8U8 (32-bit sums on every instruction set) it stays a few percent of the state's norm."""
+    from lec_onnx.inputs import encode_fitted, model_inputs, windows
+    clf = Classifier.load(artifact)
+    feeds = [model_inputs(windows(encode_fitted(clf.tokenizer, clf.manifest.input_format, t, s, clf.max_length),
+                                  clf.max_length, 0)[:1], clf.manifest.graph.inputs) for t, s in zip(texts, systems)]
+    h8, gemm = pooled_states(artifact / "model.onnx", feeds, task)
+    h32, _ = pooled_states(artifact / "model.fp32.onnx", feeds, task)
+    error = np.linalg.norm(h8 - h32, axis=1)
+    assert (error <= 0.1 * np.linalg.norm(h32, axis=1)).all()  # 8-bit: a few % of the state, not saturation
+    weight = next(i for i in onnx.load(str(artifact / "model.onnx")).graph.initializer if i.name == gemm.input[1])
+    slope = np.linalg.norm(onnx.numpy_helper.to_array(weight))
+    return float(slope * error.max() / 4) + 1e-4  # + the fp32 graph's own distance from torch
 
 
 @pytest.mark.parametrize("kind", ["llama", "encoder-tokens", "decoder-text"])
@@ -65,6 +95,9 @@ def test_last_first_and_text_pooling_graphs(kind, tiny_llama, tiny_encoder, tiny
 
 def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_artifact):
     artifact, _, _ = decoder_artifact
+    # the tiny decoder has 4 layers of 7 weight MatMuls (q, k, v, o, gate, up, down) and an LM head; the deepest
+    # probe reads layer 3: the graph itself holds 3 layers' MatMuls and nothing more (heads are Gemm nodes)
+    assert len(weight_matmuls(artifact / "model.fp32.onnx")) == 3 * 7
     int8 = onnx.load(str(artifact / "model.onnx"))
     gemms = {n.name for n in int8.graph.node if n.op_type == "Gemm"}
     assert gemms == {"head_content_safety", "head_prompt_injection"}
@@ -74,7 +107,6 @@ def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_a
     assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in int8.graph.node)
     fp32 = onnx.load(str(artifact / "model.fp32.onnx"))
     manifest = json.loads((artifact / "manifest.json").read_text())
-    assert manifest["model"]["layers_kept"] == 3  # the tiny model has 4: layer 4 and the LM head are gone
     vocab = manifest["graph"]["vocab_size"]
     assert not any(vocab in i.dims and len(i.dims) == 2 and i.dims[0] == vocab and i.name.endswith("lm_head.weight")
                    for i in fp32.graph.initializer)
@@ -82,15 +114,16 @@ def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_a
 
 
 def test_missed_parity_keeps_the_most_int8_sensitive_matmuls_in_fp32(tiny_encoder, tmp_path, monkeypatch, capsys):
-    from lec_onnx.export import onnx_export
-    monkeypatch.setattr(onnx_export, "PARITY_MIN_AGREEMENT", 1.01)  # unreachable: every fallback step runs
+    from lec_onnx import check
+    from lec_onnx.export.artifact import MAX_FP32_SHARE
+    monkeypatch.setattr(check, "MIN_LABEL_AGREEMENT", 1.01)  # unreachable: every fallback step runs
     artifact, _, _ = build(tiny_encoder, "encoder", tmp_path, gate=False)
     assert "most sensitive" in capsys.readouterr().out
     manifest = json.loads((artifact / "manifest.json").read_text())
-    fp32_weights = onnx_export.weight_matmuls(artifact / "model.fp32.onnx")
-    budget = int(onnx_export.MAX_FP32_SHARE * len(fp32_weights))
+    fp32_weights = weight_matmuls(artifact / "model.fp32.onnx")
+    budget = int(MAX_FP32_SHARE * len(fp32_weights))
     assert budget >= 1 and manifest["graph"]["int8_fp32_matmuls"] == budget
-    kept = [n for n in onnx_export.weight_matmuls(artifact / "model.onnx") if n in fp32_weights]
+    kept = [n for n in weight_matmuls(artifact / "model.onnx") if n in fp32_weights]
     assert len(kept) == budget  # exactly those stay float MatMuls; the rest are int8
     assert not manifest["parity"]["content_safety"]["passed"]  # the figures stay honest
     clf = Classifier.load(artifact)
@@ -188,3 +221,68 @@ def test_response_role_uses_the_assistant_turn(decoder_artifact):
     assert as_prompt["content_safety"].score != as_response["content_safety"].score
     with pytest.raises(InputError, match="role"):
         clf.classify("x", role="assistant")
+
+
+def test_the_artifact_carries_no_machine_path_and_an_untruncated_tokenizer(decoder_artifact, tiny_decoder):
+    artifact, _, _ = decoder_artifact
+    assert str(tiny_decoder) not in (artifact / "manifest.json").read_text()
+    tokenizer = json.loads((artifact / "tokenizer.json").read_text())
+    # a runtime in another language must window long texts, never have the tokenizer cut them
+    assert tokenizer["truncation"] is None and tokenizer["padding"] is None
+
+
+def test_export_refuses_probes_trained_at_another_window(tiny_encoder, encoder_artifact, tmp_path):
+    from lec_onnx.export.artifact import export_artifact
+    _, probes, _ = encoder_artifact
+    with pytest.raises(InputError, match="trained with windows of \\[128\\] tokens"):
+        export_artifact(str(tiny_encoder), probes, tmp_path / "art", max_length=64)
+    assert not (tmp_path / "art").exists()
+
+
+def test_check_rescores_the_parity_rows_and_fails_when_they_disagree(decoder_artifact, tmp_path, capsys):
+    artifact = decoder_artifact[0]
+    assert main(["check", str(artifact)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("passed") == 2 and "prompt_injection" in out
+    # the same artifact whose stored torch scores say the opposite of what the graph gives: must fail
+    art = copy_artifact(artifact, tmp_path)
+    rows = [json.loads(line) for line in (art / "parity_rows.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["scores"] = row["scores"][::-1]
+    (art / "parity_rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from lec_onnx.manifest import read_manifest, sha256_file
+    rewrite_manifest(art, lambda m: m["files"]["parity_rows.jsonl"].update(sha256=sha256_file(
+        art / "parity_rows.jsonl")))
+    read_manifest(art)  # consistent again: only the figures can fail it now
+    assert main(["check", str(art)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_tasks_declare_their_roles_and_responses_skip_prompt_only_tasks(decoder_artifact, tmp_path, capsys):
+    art = copy_artifact(decoder_artifact[0], tmp_path)
+    rewrite_manifest(art, lambda m: m["tasks"]["prompt_injection"].update(roles=["prompt"]))
+    clf = Classifier.load(art)
+    assert set(clf.classify("steal it", role="response", prompt="How?")[0]) == {"content_safety"}
+    assert set(clf.classify("steal it")[0]) == {"content_safety", "prompt_injection"}
+    assert main(["classify", "-a", str(art), "--jsonl", "--role", "response", "--prompt", "How?", "steal it"]) == 0
+    captured = capsys.readouterr()
+    assert "prompt_injection" not in captured.out and "prompt_injection not scored" in captured.err
+    assert main(["classify", "-a", str(art), "--role", "response", "--task", "prompt_injection", "x"]) == 2
+    assert "applies to prompts only" in capsys.readouterr().err
+
+
+def test_export_sweep_and_no_fp32_from_the_command_line(tiny_encoder, encoder_artifact, tmp_path, capsys):
+    _, probes, data = encoder_artifact
+    assert main(["export", "-m", str(tiny_encoder), "-p", probes[0], "-o", str(tmp_path / "art"), "--no-fp32",
+                 "--parity-rows", "60"]) == 0
+    manifest = json.loads((tmp_path / "art" / "manifest.json").read_text())
+    assert manifest["graph"]["fp32"] is None and not (tmp_path / "art" / "model.fp32.onnx").exists()
+    assert set(manifest["tasks"]) == {"content_safety"} and manifest["window"]["max_length"] == int(MAX_LENGTH)
+    assert main(["check", str(tmp_path / "art")]) == 0
+    assert main(["sweep", "-m", str(tiny_encoder), "-d", str(data["content_safety"]), "--max-length", "64",
+                 "--zero-shot-rows", "0", "--cache", str(tmp_path / "fc"), "-o", str(tmp_path / "sweep")]) == 0
+    result = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert result["best"]["loso"]["f1"] > result["baselines"]["majority"]["loso"]["f1"]
+    assert main(["export", "-m", str(tiny_encoder), "-p", str(tmp_path / "missing.json"), "-o",
+                 str(tmp_path / "x")]) == 2
+    assert "cannot read probe" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from conftest import labelled_rows, sentences, write_jsonl
-from lec_onnx.classifier import InputError
+from lec_onnx.errors import InputError
 from lec_onnx.export.data import load_dataset
 from lec_onnx.export.features import extract, tokenize_rows
 from lec_onnx.export.models import load_model, runtime_tokenizer
@@ -178,7 +178,8 @@ def test_sweep_end_to_end_on_a_tiny_model(tiny_encoder, tmp_path):
     result = run_sweep(feats, data, sizes=(5, 20, "all"), seeds=2)
     assert result["best"]["layer"] in range(1, 4)
     assert set(result["baselines"]) == {"majority", "tfidf_lr"}
-    assert 0 <= result["best"]["loso"]["f1"] <= 1
+    # the risky words decide the label: a probe must beat always answering the majority label
+    assert result["best"]["loso"]["f1"] > result["baselines"]["majority"]["loso"]["f1"] + 0.2
     assert set(result["best"]["loso"]["per_source_accuracy"]) == {"src0", "src1", "src2", "overrefusal-x"}
     save_report(result, tmp_path / "out", "tiny")
     for name in ("sweep.json", "sweep.md", "f1_vs_size.png", "heatmap.png", "f1_by_layer.png"):

