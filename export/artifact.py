@@ -108,7 +108,7 @@ def _new_manifest(loaded: LoadedModel, trunk: Trunk, probes, fmt: InputFormat, w
     tasks = {meta["task"]: Task(output=meta["task"], labels=tuple(meta["labels"]),
                                 negative_label=meta["negative_label"], threshold=meta["threshold"],
                                 layer=meta["layer"], pooling=meta["pooling"], roles=tuple(meta.get("roles", ROLES)),
-                                C=meta["C"], trained_on=tuple(meta.get("data") or ()),
+                                C=meta["C"], trained_on=tuple(Path(d).name for d in meta.get("data") or ()),
                                 trained_rows=meta.get("trained_rows")) for _, meta in probes}
     return Manifest(
         model=ModelInfo(loaded.source_id, loaded.revision, loaded.kind, type(loaded.model).__name__,

@@ -101,7 +101,8 @@ def load_model(name_or_path: str, revision: str | None = None, gguf_file: str | 
     if path.exists():
         rev = _weights_digest(path)
         source = path / SOURCE_FILE
-        source_id = json.loads(source.read_text())["hub_id"] if source.exists() else str(name_or_path)
+        # the hub id fetch-models recorded, else the folder's name: never a path of this machine
+        source_id = json.loads(source.read_text())["hub_id"] if source.exists() else path.resolve().name
     else:
         rev = getattr(model.config, "_commit_hash", None) or revision or "unknown"
         source_id = str(name_or_path)
