@@ -40,7 +40,7 @@ def sample_rows(n: int, rng: random.Random) -> list[dict]:
 def systems_by_bucket(clf: Classifier) -> dict[str, list[str]]:
     prompts = [json.loads(line)["system"] for line in open(SYSTEM_PROMPTS, encoding="utf-8")]
     sized = [(len(clf.tokenizer.encode(p, add_special_tokens=False).ids), p) for p in prompts]
-    return {name: [p for n, p in sized if span and span[0] <= n < span[1]] for name, span in BUCKETS.items()}
+    return {name: [p for n, p in sized if span[0] <= n < span[1]] if span else None for name, span in BUCKETS.items()}
 
 
 def measure(clf: Classifier, rows: list[dict], systems: list[str] | None, rng: random.Random) -> dict:

@@ -63,14 +63,6 @@ def test_everyday_prompts_are_not_flagged(clf):
     assert not flagged(clf, EVERYDAY, None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap (README 'Limits'): 107 injection rows of the data open with 'Hello' ('Hello ChatGPT. You are "
-    "about to...') and no harmless row but one does, so the prompt-injection head scores a bare 'hello' 0.63. "
-    "strict: this fails loudly once it is fixed"))
-def test_a_bare_greeting_is_not_flagged(clf):
-    assert not flagged(clf, ["hello"], None)
-
-
 @SYSTEM_PROMPT_GAP
 def test_everyday_messages_to_a_support_bot_are_not_flagged(clf):
     assert not flagged(clf, EVERYDAY + SUPPORT_QUESTIONS, ACME)
