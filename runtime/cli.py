@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 from .classifier import ArtifactError, Classifier, InputError, LecError, ProviderError
+from .scoring import result_record
+from .serve import add_serve_parsers
 
 EXIT = {InputError: 2, ArtifactError: 3, ProviderError: 4}
 MAX_TEXT_CHARS = 1_000_000  # ~250k tokens: past this a "text" is almost surely a wrong file
@@ -111,9 +113,7 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
             if r.id is not None:
                 doc["id"] = r.id
             doc["text"] = r.text
-            doc.update({t: {"label": v.label, "score": round(v.score, 6), "flagged": v.flagged,
-                            "scores": {k: round(s, 6) for k, s in v.scores.items()}, "windows": v.windows,
-                            "top_window": v.top_window} for t, v in res.items()})
+            doc.update(result_record(res))
             out.append(json.dumps(doc, ensure_ascii=False))
         else:
             flag = "FLAGGED" if any(v.flagged for v in res.values()) else "ok"
@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
     f.add_argument("--force", action="store_true", help="download and convert again")
     f.set_defaults(run=_export_command("fetch_models"))
+    add_serve_parsers(sub)
     return p
 
 
