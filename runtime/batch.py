@@ -107,10 +107,11 @@ def read_batches(path: str, batch_size: int):
 
 
 def run_local(source: str, target: str, options: dict, fmt: str, batch_size: int = 256, threads: int = 1,
-              scorer_cls=Scorer) -> int:
+              scorer_cls=None) -> int:
     """Score `source` with one Scorer and write `target` atomically (a temp file renamed at the end)."""
+    _need("pandas", "pyarrow")
     import pyarrow as pa
-    scorer = scorer_cls(threads=threads, **options)
+    scorer = (scorer_cls or Scorer)(threads=threads, **options)
     folder = Path(target).parent
     fd, tmp = tempfile.mkstemp(dir=folder if str(folder) else ".", prefix=f".{Path(target).name}.")
     os.close(fd)
@@ -137,6 +138,14 @@ def run_local(source: str, target: str, options: dict, fmt: str, batch_size: int
     return rows
 
 
+def _need(*modules: str) -> None:
+    import importlib.util
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"`lec-onnx batch` needs {' and '.join(modules)}: pip install 'lec-onnx[ray]' "
+                         f"({missing[0]} is missing)")
+
+
 def _parquet_writer(path: str, schema):
     import pyarrow.parquet as pq
     return pq.ParquetWriter(path, schema)
@@ -144,7 +153,7 @@ def _parquet_writer(path: str, schema):
 
 # ---------------------------------------------------------------- Ray Data engine
 def run_ray(source: str, target: str, options: dict, fmt: str, batch_size: int = 256, concurrency: int = 2,
-            num_cpus: float = 1.0, address: str | None = None, scorer_cls=Scorer) -> int:
+            num_cpus: float = 1.0, address: str | None = None, scorer_cls=None) -> int:
     """Score with Ray Data: map_batches over `concurrency` actors, each loading the model once."""
     try:
         import ray
@@ -158,7 +167,7 @@ def run_ray(source: str, target: str, options: dict, fmt: str, batch_size: int =
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # part files keep the input's row order
         read = ray.data.read_parquet if kind == "parquet" else ray.data.read_json
-        ds = read(source).map_batches(scorer_cls, fn_constructor_kwargs={"threads": 1, **options},
+        ds = read(source).map_batches(scorer_cls or Scorer, fn_constructor_kwargs={"threads": 1, **options},
                                       batch_format="pandas", batch_size=batch_size, num_cpus=num_cpus,
                                       compute=ray.data.ActorPoolStrategy(size=concurrency))
         try:

@@ -37,6 +37,15 @@ def result_columns(tasks: dict) -> dict[str, str]:
     return columns
 
 
+SPARK_TYPES = {"string": "string", "float64": "double", "boolean": "boolean", "Int64": "bigint"}
+
+
+def spark_schema(tasks: dict) -> str:
+    """The result columns as a Spark DDL string, to append to the input's columns in `mapInPandas(schema=...)`.
+    tasks: `Classifier.tasks` or the manifest's "tasks"."""
+    return ", ".join(f"{name} {SPARK_TYPES[dtype]}" for name, dtype in result_columns(tasks).items())
+
+
 def flat_record(record: dict) -> dict:
     """A result_record as the Scorer's flat columns (see result_columns)."""
     row = {"flagged": record["flagged"]}
@@ -75,6 +84,10 @@ class Scorer:
     def __call__(self, batch):
         import pandas as pd
 
+        clash = [c for c in [*self.columns, "error"] if c in batch.columns]
+        if clash:
+            raise InputError(f"the input already has a column {clash[0]!r}, which the results would overwrite "
+                             "(scored twice?)")
         texts = self._column(batch, self.text_column, None)
         systems = self._column(batch, self.system_column, self.system)
         prompts = self._column(batch, self.prompt_column, self.prompt)
