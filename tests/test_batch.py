@@ -184,6 +184,7 @@ class CountingScorer(Scorer):  # defined in __main__, so Ray ships it to the act
         super().__init__(**kwargs)
 
 lec_onnx.batch.Scorer = CountingScorer
+print(os.getpid())
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -199,6 +200,20 @@ def test_ray_data_with_two_workers_equals_the_cli_with_one_load_per_worker(rows_
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"scored {len(cli_records)} rows" in proc.stderr
     pids = loads.read_text().split()
-    assert len(pids) == 2 and len(set(pids)) == 2 and str(proc.pid) not in pids  # one load in each of 2 actors
+    driver = proc.stdout.split()[0]
+    assert len(pids) == 2 and len(set(pids)) == 2 and driver not in pids  # one load in each of the 2 actors
     frame = pd.read_parquet(out)  # Ray Data's folder of part files
     assert_same_as_cli(frame, cli_records, tasks)
+
+
+def test_the_runtime_needs_none_of_the_serving_extras():
+    code = ("import sys\n"
+            "for m in ('pandas', 'pyarrow', 'ray', 'fastapi', 'uvicorn', 'openai'):\n"
+            "    sys.modules[m] = None  # as if not installed\n"
+            "from lec_onnx.cli import main\n"
+            "from lec_onnx.scoring import result_record\n"
+            "sys.exit(main(['classify', '--jsonl', 'How do I bake bread?']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["flagged"] is False and doc["content_safety"]["label"] == "safe"
