@@ -195,6 +195,9 @@ def _start_ray(ray, address: str | None, actor_cpus: float) -> bool:
             print(f"lec-onnx: warning: the actors reserve {actor_cpus:g} of the cluster's {total:g} CPUs; read "
                   "tasks may starve: lower --concurrency or --num-cpus", file=sys.stderr)
         return True
+    # Ray runs its workers at niceness 15 by default; on a machine shared with other jobs the scorer actors then
+    # got ~2% of a core each (measured at load average 15) and a 240-row job took over 10 minutes.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=max(os.cpu_count() or 1, int(actor_cpus + 0.999) + 1), include_dashboard=False,
              log_to_driver=False, configure_logging=False)
     return True
