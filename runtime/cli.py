@@ -13,8 +13,10 @@ import tempfile
 from pathlib import Path
 
 from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity, cpu_int8_path
-from .classifier import Classifier, TaskResult
+from .classifier import Classifier
 from .errors import ArtifactError, InputError, LecError, ProviderError
+from .scoring import result_record
+from .serve import add_serve_parsers
 
 EXIT = {InputError: 2, ArtifactError: 3, ProviderError: 4}
 MAX_TEXT_CHARS = 1_000_000  # ~250k tokens: past this a "text" is almost surely a wrong file
@@ -98,17 +100,6 @@ def classify_rows(clf: Classifier, rows: list[Row], args) -> None:
                     results.append(None)
         for r, res in zip(chunk, results):
             r.result = res
-
-
-def result_record(result: dict[str, TaskResult]) -> dict:
-    """One text's result as plain JSON-able data: per task label, score, flag, all scores, windows; `flagged` if
-    any task is; how many system-prompt tokens were cut to fit the window."""
-    record = {"flagged": any(r.flagged for r in result.values()),
-              "system_tokens_dropped": next(iter(result.values())).system_tokens_dropped if result else 0}
-    record.update({t: {"label": r.label, "score": round(r.score, 6), "flagged": r.flagged,
-                       "scores": {k: round(s, 6) for k, s in r.scores.items()}, "windows": r.windows,
-                       "top_window": r.top_window} for t, r in result.items()})
-    return record
 
 
 def render(rows: list[Row], args, tasks: list[str]) -> str:
@@ -243,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_classify_parser(sub)
     add_check_parser(sub)
     register_export_commands(sub)
+    add_serve_parsers(sub)
     return p
 
 
