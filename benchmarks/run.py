@@ -1,12 +1,13 @@
-"""Benchmark lec-onnx on this machine and write docs/benchmarks.md (+ plots in docs/benchmarks/).
+"""int8 methods compared: pooled-state error, parity gate, size and speed per model, written as JSON.
 
-    python benchmarks/run.py [--quick] [--models NAME ...] [--out docs]
+    python -m benchmarks.run [--models NAME ...] [--methods dynamic static smooth auto] [--work build/int8]
+                              [--out docs/benchmarks.json] [--reps 20]
 
-Speed (int8 and fp32 truncated graphs vs the full model in PyTorch and as an optimum ONNX export), the limit
-(FLOPs per token against this CPU's measured peak), cost (disk, memory, cold start, install size) and quality
-(test split, against TF-IDF + LR). Needs the export extras (torch) and, for the full-model ONNX baseline,
-`pip install optimum-onnx`. Builds missing bench artifacts into build/bench/ first (slow for the decoders).
-Not part of the test suite.
+Per model: trains the two probes at the layers docs/results.md chose (train split only), exports one artifact per
+quantisation method with `export_artifact(..., quantize=METHOD, gate=False)` (the manifest keeps the parity
+figures, so a graph that misses the gate is still measured, and marked), then times batch 1 x 128 tokens on one
+thread: each int8 graph, the fp32 truncated graph and the full model in PyTorch, in the same minutes. The report
+(docs/benchmarks.md) is rendered from the JSON by benchmarks/report.py. Not part of the test suite.
 """
 from __future__ import annotations
 
@@ -14,300 +15,218 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import shlex
+import statistics
+import subprocess
 import sys
 import time
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+from tokenizers import Tokenizer
 
-from tqdm.auto import tqdm  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = Path.home() / ".cache" / "lec-onnx" / "models"
+MAX_LENGTH = 128  # the speed setting, and it keeps the decoders' feature extraction within the time budget
+PROBE_C = 0.01
+# task -> (data files, rows per (source, label, split)): the caps bound the decoders' feature extraction time
+TASK_DATA = {"content_safety": (["data/content_safety.jsonl", "data/overrefusal.jsonl"], 12),
+             "prompt_injection": (["data/prompt_injection.jsonl"], 12)}
 
-import cost  # noqa: E402
-import quality  # noqa: E402
-import report  # noqa: E402
-import speed  # noqa: E402
-from bench_artifacts import BENCH_DIR, DEFAULT_ARTIFACT, MODELS, ROOT, BenchModel, ensure_artifact  # noqa: E402
 
-MINILM = "all-MiniLM-L6-v2"
-THREADS = (1, 2)
-MODES = {  # settings and repetitions: the full run must stay near 25 minutes on 2 busy cores
-    "quick": {"tokens": (32, 128), "budget": speed.Budget(seconds=0.4, max_reps=10, min_reps_batch1=5, max_call_s=4),
-              "quality_rows": 80, "cold_runs": 3},
-    "full": {"tokens": (32, 128, 512), "budget": speed.Budget(seconds=1.2, max_reps=40, min_reps_batch1=12,
-                                                                max_call_s=12),
-             "quality_rows": 200, "cold_runs": 7},
-}
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layers: int  # depth of the full model
+    kind: str  # decoder or encoder
+    heads: dict  # task -> (layer, pooling): docs/results.md's choices, in one input format per graph
+
+
+# One graph takes one input format: the decoders read content safety at the generation prompt (gen-last, the
+# sweeps' choice), so their prompt-injection head uses the gen- form of its pooling at the chosen layer.
+MODELS = {m.name: m for m in (
+    Model("all-MiniLM-L6-v2", 6, "encoder", {"content_safety": (5, "mean"), "prompt_injection": (5, "text-mean")}),
+    Model("SmolLM2-135M-Instruct", 30, "decoder",
+          {"content_safety": (30, "gen-last"), "prompt_injection": (16, "gen-last")}),
+    Model("Qwen2.5-Coder-0.5B-Instruct", 24, "decoder",
+          {"content_safety": (20, "gen-last"), "prompt_injection": (14, "gen-mean")}),
+)}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer repetitions, MiniLM only, 32/128 tokens")
-    p.add_argument("--models", nargs="+", choices=list(MODELS),
-                   help="models to benchmark (default: all; quick: MiniLM)")
-    p.add_argument("--out", default=str(ROOT / "docs"), help="folder for benchmarks.md and benchmarks/*.png")
-    p.add_argument("--skip-install", action="store_true", help="do not build the runtime-only venv")
-    p.add_argument("--report-only", action="store_true", help="re-render the report from the last results JSON")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--methods", nargs="+", default=["dynamic", "static", "smooth", "auto"])
+    p.add_argument("--work", default=str(ROOT / "build" / "int8"), help="probes, feature cache and artifacts")
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.json"))
+    p.add_argument("--reps", type=int, default=20, help="timed calls per engine (median reported)")
+    p.add_argument("--parity-rows", type=int, default=100)
+    p.add_argument("--fp32-fallback", action="store_true",
+                   help="let the export keep MatMuls in fp32 when a method misses the gate (slow: ranks every MatMul)")
+    p.add_argument("--cap", type=int, help="training rows per (source, label, split), instead of the task's")
     return p.parse_args(argv)
 
 
-def log(msg: str) -> None:
-    tqdm.write(msg)
+def train_probes(model: Model, work: Path, cap: int | None = None) -> list[Path]:
+    probes = []
+    for task, (layer, pooling) in model.heads.items():
+        out = work / model.name / "probes" / f"{task}.json"
+        files, task_cap = TASK_DATA[task]
+        if not out.exists():
+            subprocess.run([sys.executable, "-m", "lec_onnx", "train", "-m", str(MODELS_DIR / model.name),
+                            *[a for f in files for a in ("-d", str(ROOT / f))], "--task", task, "--layer",
+                            str(layer), "--pooling", pooling, "--C", str(PROBE_C), "--max-length", str(MAX_LENGTH),
+                            "--cap", str(cap or task_cap), "--cache", str(work / "features"), "--threads", "1",
+                            "-o", str(out)],
+                           cwd=ROOT, check=True)
+        probes.append(out)
+    return probes
 
 
-# ---------------------------------------------------------------- machine
-def describe_machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    versions = {"Python": platform.python_version()}
-    for pkg in ("onnxruntime", "torch", "transformers", "numpy", "tokenizers", "optimum-onnx", "lec-onnx"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_kb / 1024 ** 2, "versions": versions,
-            "os": platform.platform()}
-
-
-# ---------------------------------------------------------------- artifacts
-def int8_folder(model: BenchModel) -> Path:
-    """MiniLM's int8 speed is the shipped default's graph; its fp32 graph comes from the bench export."""
-    return DEFAULT_ARTIFACT if model.name == MINILM else model.artifact
-
-
-def describe_artifacts(models: list[BenchModel]) -> list[dict]:
-    rows = []
-    shipped = ("default (shipped)", DEFAULT_ARTIFACT, MODELS[MINILM],
-               "`make artifact`: all rows incl. test split, C = 0.01")
-    entries = [shipped] if MINILM in [m.name for m in models] else []
-    entries += [(f"bench/{m.name}", m.artifact, m, "this script: train split only, C = 0.01") for m in models]
-    for name, folder, model, how in entries:
-        sizes = cost.artifact_sizes(folder)
-        manifest = json.loads((folder / "manifest.json").read_text())
-        rows.append({"name": name, "folder": str(folder), "model": model.name, "layer": model.layer,
-                     "layers": model.layers, "int8_mb": sizes.get("model.onnx", 0) / 1e6,
-                     "fp32_mb": sizes["model.fp32.onnx"] / 1e6 if "model.fp32.onnx" in sizes else None,
-                     "tokenizer_mb": sizes["tokenizer.json"] / 1e6, "how": how,
-                     "parity": manifest.get("parity", {}),
-                     "fp32_matmuls": manifest["graph"].get("int8_fp32_matmuls", 0)})
-    return rows
-
-
-# ---------------------------------------------------------------- speed
-def flops_per_token(loaded, layers: int, tokens: int) -> float:
-    """2 × matmul weights of the first `layers` layers + the attention term 4·s·hidden per layer."""
-    import torch
-    from lec_onnx.export.models import decoder_layers
-    kept = decoder_layers(loaded.base)[:layers]
-    weights = sum(m.weight.numel() for layer in kept for m in layer.modules() if isinstance(m, torch.nn.Linear))
-    return 2.0 * weights + 4.0 * tokens * loaded.hidden_size * layers
-
-
-def benchmark_model(model: BenchModel, mode: dict, notes: list[str]) -> dict:
-    import torch
-    from lec_onnx import Classifier
-    from lec_onnx.export.models import load_model
-    from lec_onnx.export.probe import load_probe
-
-    loaded = load_model(str(model.path))
-    probe, _ = load_probe(model.probe("content_safety"))
-    vocab = json.loads((model.artifact / "manifest.json").read_text())["graph"]["vocab_size"]
-    optimum_path, optimum_error = speed.optimum_model(model.path)
-    if optimum_error:
-        notes.append(f"{model.name}: {optimum_error}")
-    trunk = lambda n: flops_per_token(loaded, model.layer, n)  # noqa: E731
-    full = lambda n: flops_per_token(loaded, model.layers, n)  # noqa: E731
-    flops = {"int8": trunk, "fp32": trunk, "int8-api": trunk, "fp32-api": trunk, "torch": full, "optimum": full}
-    settings = [(b, n) for b in (1, 32) for n in mode["tokens"] if n <= loaded.model.config.max_position_embeddings]
-    engines_count = 6 if optimum_path else 5
-    timings, rate = [], {}
-    with tqdm(total=len(THREADS) * len(settings) * engines_count, desc=f"speed {model.name}", unit="run") as bar:
-        for threads in THREADS:
-            torch.set_num_threads(threads)
-            clf8 = Classifier.load(int8_folder(model), threads=threads, precision="int8")
-            clf32 = Classifier.load(model.artifact, threads=threads, precision="fp32")
-            engines = {"int8": speed.OnnxDirect(clf8, vocab), "fp32": speed.OnnxDirect(clf32, vocab),
-                       "int8-api": speed.ClassifierApi(clf8), "fp32-api": speed.ClassifierApi(clf32),
-                       "torch": speed.TorchFull(loaded, model.layer, vocab, probe.coef_, probe.intercept_)}
-            if optimum_path:
-                engines["optimum"] = speed.OptimumFull(optimum_path, threads, vocab, probe.coef_, probe.intercept_)
-            timings += speed.run_settings(engines, flops, settings, threads, mode["budget"], bar, rate)
-            del engines, clf8, clf32
-    rows = [timing_row(t) for t in timings]
-    print_speed(model.name, rows)
-    return {"layer": model.layer, "layers": model.layers, "timings": rows,
-            "optimum_error": optimum_error, "best": best_rates(rows, flops),
-            "flops_per_token": {"trunk": {str(n): trunk(n) for n in (32, 128, 512)},
-                                "full": {str(n): full(n) for n in (32, 128, 512)}}}
-
-
-def timing_row(t: speed.Timing) -> dict:
-    return {"engine": t.engine, "threads": t.threads, "batch": t.batch, "tokens": t.tokens,
-            "texts_per_s": t.texts_per_s, "p50_ms": t.percentile_ms(50) if t.batch == 1 else None,
-            "p95_ms": t.percentile_ms(95) if t.batch == 1 else None, "reps": len(t.seconds), "skipped": t.skipped}
-
-
-def best_rates(rows: list[dict], flops: dict) -> dict:
-    """Per graph engine, the setting with the most GFLOP/s achieved."""
-    best = {}
-    for r in rows:
-        if r["engine"] in ("int8", "fp32", "torch", "optimum") and r["texts_per_s"]:
-            gflops = flops[r["engine"]](r["tokens"]) * r["tokens"] * r["texts_per_s"] / 1e9
-            if gflops > best.get(r["engine"], {}).get("gflops", 0):
-                best[r["engine"]] = {"gflops": gflops, "threads": r["threads"], "batch": r["batch"],
-                                     "tokens": r["tokens"]}
-    return best
-
-
-def print_speed(name: str, rows: list[dict]) -> None:
-    log(f"\n{name}: texts/s (p50 ms at batch 1)")
-    for r in rows:
-        shown = (f"{r['texts_per_s']:9.1f}" + (f"  ({r['p50_ms']:.1f} ms)" if r["p50_ms"] else "")
-                 if r["texts_per_s"] else f"  skipped: {r['skipped']}")
-        log(f"  {r['engine']:9s} t{r['threads']} b{r['batch']:<2d} n{r['tokens']:<3d} {shown}")
-
-
-def measure_peaks(previous: dict | None = None) -> dict:
-    """Matmul peaks per thread count. Other jobs can only lower a measurement, so a second pass at the end of
-    the run keeps the higher of the two (`previous`)."""
-    peaks = {"numpy_fp32": {}, "ort_fp32": {}, "ort_int8": {}}
-    for t in tqdm(THREADS, desc="peak matmul", unit="threads"):
-        peaks["numpy_fp32"][str(t)] = speed.numpy_fp32_peak(t)
-        peaks["ort_fp32"][str(t)] = speed.onnx_matmul_peak(t, int8=False)
-        peaks["ort_int8"][str(t)] = speed.onnx_matmul_peak(t, int8=True)
-    if previous:
-        peaks = {k: {t: max(v, previous[k][t]) for t, v in d.items()} for k, d in peaks.items()}
-    log("peak GFLOP/s (GOP/s for int8): " + json.dumps({k: {t: round(v, 1) for t, v in d.items()}
-                                                        for k, d in peaks.items()}))
-    return peaks
-
-
-def measure_profiles(models: list[BenchModel]) -> dict:
-    out = {}
-    for m in tqdm(models, desc="profiling", unit="model"):
-        vocab = json.loads((m.artifact / "manifest.json").read_text())["graph"]["vocab_size"]
-        out[f"{m.name} int8"] = speed.profile_ops(int8_folder(m) / "model.onnx", 1, vocab)
-        out[f"{m.name} fp32"] = speed.profile_ops(m.artifact / "model.fp32.onnx", 1, vocab)
+def export(model: Model, method: str, probes: list[Path], out: Path, parity_rows: int, fp32: bool) -> Path:
+    from lec_onnx.export.artifact import export_artifact
+    if not (out / "manifest.json").exists():
+        export_artifact(str(MODELS_DIR / model.name), [str(p) for p in probes], out, max_length=MAX_LENGTH,
+                        parity_rows=parity_rows, cache=str(out.parents[1] / "features"), gate=False, quantize=method,
+                        fp32=fp32)
     return out
 
 
-# ---------------------------------------------------------------- cost
-def measure_costs(models: list[BenchModel], mode: dict, skip_install: bool) -> dict:
-    rss = {}
-    jobs = [("default int8 (Classifier)", lambda: cost.classifier_rss_mb(DEFAULT_ARTIFACT, "int8"))]
-    for m in models:
-        jobs.append((f"{m.name} fp32 truncated (Classifier)", lambda m=m: cost.classifier_rss_mb(m.artifact, "fp32")))
-        if m.name != MINILM:
-            jobs.append((f"{m.name} int8 truncated (Classifier)",
-                         lambda m=m: cost.classifier_rss_mb(m.artifact, "int8")))
-        jobs.append((f"{m.name} PyTorch fp32 full model", lambda m=m: cost.torch_rss_mb(m.path)))
-    for name, job in tqdm(jobs, desc="peak memory", unit="process"):
-        rss[name] = job()
-    cold = cost.cold_start(mode["cold_runs"])
-    log(f"cold start: {json.dumps(cold, indent=1)}")
-    install = {}
-    if not skip_install:
-        log("building a runtime-only venv in /tmp (pip install, no torch)...")
-        try:
-            install = cost.runtime_install(mode["cold_runs"])
-            log(f"runtime-only site-packages: {install['site_packages'] / 1e6:.0f} MB")
-        except Exception as e:  # a failed pip (no network, ...) must not lose the rest of the run
-            install = {"error": f"{type(e).__name__}: {e}"}
-    return {"rss_mb": rss, "cold_start": cold, "cold_runs": mode["cold_runs"], "install": install}
+def median_seconds(run, reps: int) -> float:
+    run()  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-# ---------------------------------------------------------------- quality
-def measure_quality(models: list[BenchModel], artifacts: list[dict], max_rows: int) -> dict:
-    from lec_onnx import Classifier
+def onnx_timer(graph: Path, tokens: int, vocab: int, inputs: list[str]):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    ids = np.random.default_rng(0).integers(10, vocab - 10, (1, tokens), dtype=np.int64)
+    ones = np.ones_like(ids)
+    feed = {"input_ids": ids, "attention_mask": ones, "token_type_ids": np.zeros_like(ids), "text_mask": ones}
+    feed = {k: v for k, v in feed.items() if k in inputs}
+    return lambda: session.run(None, feed)
+
+
+def torch_timer(model: Model, tokens: int, vocab: int):
+    """The full model (every layer) in PyTorch fp32 + the probes' dot products."""
+    import torch
+
     from lec_onnx.export.models import load_model
-    # fp32 too: the int8 graph of a decoder can lose accuracy (see the parity column of the artifacts table)
-    classifiers = {f"{a['name']} {p}": Classifier.load(a["folder"], threads=2, precision=p)
-                   for a in artifacts for p in ("int8", "fp32") if p == "int8" or a["fp32_mb"]}
-    sets = {task: quality.task_set(task, max_rows, list(classifiers.values()))
-            for task in ("content_safety", "prompt_injection")}
-    tasks = {}
-    for task, ts in sets.items():
-        entries = {"TF-IDF + LR (train split)": quality.score_tfidf(ts)}
-        for name, clf in tqdm(classifiers.items(), desc=f"quality {task}", unit="artifact"):
-            entries[name] = quality.score_artifact(clf, ts)
-        tasks[task] = entries
-    for m in models:  # one model load per model serves both tasks
-        loaded = load_model(str(m.path))
-        for task, ts in sets.items():
-            result = quality.score_torch_probe(m, loaded, ts)
-            if result:
-                tasks[task][f"{m.name} PyTorch fp32 probe, layer {m.layer}"] = result
-        del loaded
-    for task, entries in tasks.items():
-        log(f"\nquality {task}:")
-        for name, q in entries.items():
-            log(f"  {name:55s} F1 {q['f1']:.3f} AUC {q['roc_auc']:.3f} R@1%FPR {q['recall_at_1pct_fpr']:.3f} "
-                f"(n={q['n']})")
-    return {"max_rows": max_rows, "tasks": tasks,
-            "rows": {t: {"test": ts.test_rows, "single_window": ts.single_window, "scored": len(ts.rows)}
-                     for t, ts in sets.items()}}
+    loaded = load_model(str(MODELS_DIR / model.name))
+    ids = torch.from_numpy(np.random.default_rng(0).integers(10, vocab - 10, (1, tokens)))
+    w = torch.randn(loaded.hidden_size, len(model.heads))
+
+    def run():
+        with torch.inference_mode():
+            out = loaded.base(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
+            return [out.hidden_states[layer][:, -1] @ w for layer, _ in model.heads.values()]
+    return run
 
 
-# ---------------------------------------------------------------- main
-def results_path(quick: bool) -> Path:
-    return BENCH_DIR / ("results-quick.json" if quick else "results.json")
+def measure(model: Model, folders: dict[str, Path], reps: int, tokens: int = 128) -> dict:
+    import torch
+    torch.set_num_threads(1)
+    manifest = json.loads(next(iter(folders.values())).joinpath("manifest.json").read_text())
+    vocab, inputs = manifest["graph"]["vocab_size"], manifest["graph"]["inputs"]
+    timers = {f"int8 {m}": onnx_timer(f / "model.onnx", tokens, vocab, inputs) for m, f in folders.items()}
+    fp32 = next((f / "model.fp32.onnx" for f in folders.values() if (f / "model.fp32.onnx").exists()), None)
+    if fp32:
+        timers["fp32 truncated"] = onnx_timer(fp32, tokens, vocab, inputs)
+    timers["PyTorch fp32 full"] = torch_timer(model, tokens, vocab)
+    seconds = {name: [] for name in timers}
+    for _ in range(3):  # interleaved rounds: the ratios come from the same minutes of a shared machine
+        for name, run in timers.items():
+            seconds[name].append(median_seconds(run, max(1, reps // 3)))
+    return {name: statistics.median(s) for name, s in seconds.items()}
 
 
-def write_report(results: dict, out: Path) -> Path:
-    results["plots"] = report.plot_all(results, out / "benchmarks")
-    path = out / "benchmarks.md"
-    path.write_text(report.markdown(results))
-    return path
+def describe(folder: Path) -> dict:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return {"quantization": manifest["graph"].get("quantization"), "parity": manifest.get("parity", {}),
+            "int8_bytes": (folder / "model.onnx").stat().st_size,
+            "fp32_bytes": (folder / "model.fp32.onnx").stat().st_size if (folder / "model.fp32.onnx").exists()
+            else None, "weight_matmuls_fp32": manifest["graph"].get("int8_fp32_matmuls", 0)}
+
+
+def run_model(model: Model, methods: list[str], work: Path, reps: int, parity_rows: int, cap: int | None,
+              suffix: str = "") -> dict:
+    probes = train_probes(model, work, cap)
+    # the first method's artifact also carries the fp32 graph (the reference for speed and state error)
+    folders = {m + suffix: export(model, m, probes, work / model.name / (m + suffix), parity_rows, fp32=i == 0)
+               for i, m in enumerate(methods)}
+    seconds = measure(model, folders, reps)
+    errors = state_errors(model, folders)
+    return {"model": model.name, "layers": model.layers, "heads": model.heads, "parity_rows": parity_rows,
+            "artifacts": {m: {**describe(f), "state_error": errors[m]} for m, f in folders.items()},
+            "seconds_b1_128_1thread": seconds}
+
+
+def state_errors(model: Model, folders: dict[str, Path], rows: int = 24) -> dict[str, dict[str, float]]:
+    """Per artifact and head, the median relative error of the int8 graph's pooled state against the fp32 graph,
+    on training-split rows the calibration did not see (one window each)."""
+    import onnxruntime as ort
+
+    from lec_onnx.export.quantize import CALIBRATION_ROWS, calibration_feeds, with_pooled_outputs
+    from lec_onnx.manifest import InputFormat
+    first = next(iter(folders.values()))
+    manifest = json.loads((first / "manifest.json").read_text())
+    files = [str(ROOT / f) for task in model.heads for f in TASK_DATA[task][0]]
+    feeds = calibration_feeds(files, Tokenizer.from_file(str(first / "tokenizer.json")),
+                              InputFormat(**manifest["input_format"]),
+                              MAX_LENGTH, manifest["graph"]["inputs"], rows, skip=CALIBRATION_ROWS)
+
+    def pooled(graph: Path) -> dict[str, np.ndarray]:
+        session = ort.InferenceSession(with_pooled_outputs(graph), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        runs = [dict(zip(names, session.run(None, f))) for f in feeds]
+        return {n.split(":", 1)[1]: np.concatenate([r[n] for r in runs]) for n in names if n.startswith("pooled:")}
+
+    reference = pooled(first / "model.fp32.onnx")
+    out = {}
+    for method, folder in folders.items():
+        got = pooled(folder / "model.onnx")
+        out[method] = {t: round(float(np.median(np.linalg.norm(got[t] - h, axis=1) / np.linalg.norm(h, axis=1))), 5)
+                       for t, h in reference.items()}
+    return out
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out = Path(args.out).resolve()
-    if args.report_only:
-        print(f"report written to {write_report(json.loads(results_path(args.quick).read_text()), out)}")
-        return 0
-    mode = MODES["quick" if args.quick else "full"]
-    names = args.models or ([MINILM] if args.quick else list(MODELS))
-    models = [MODELS[n] for n in names]
-    started, t0 = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
-    load_start = os.getloadavg()
-    log(f"load average {load_start}; models: {', '.join(names)}")
-    notes: list[str] = [
-        "MiniLM: the int8 speed rows are the shipped default graph; the fp32 rows come from the bench export of the "
-        "same model, layer and heads (the default ships int8 only).",
-        "Classifier rows at 512 tokens: the artifacts' window is 256 tokens, so the Classifier scores such a text "
-        "as overlapping windows (stride 128) — the cost a user pays; the session rows run one 512-token sequence. "
-        "Where a decoder's chat markup (with its default system prompt) alone is near 32 tokens, the 32-token "
-        "Classifier text is a single word and the window a little longer than 32.",
-        "Each engine is warmed up once per setting (skipped when one call is estimated longer than the per-setting "
-        "time budget), then timed until the budget is spent; batch-1 settings get enough calls for a p95.",
-    ]
-    for m in models:
-        ensure_artifact(m, log)
-    if not (DEFAULT_ARTIFACT / "manifest.json").exists():
-        raise SystemExit(f"the shipped default artifact is missing: {DEFAULT_ARTIFACT}")
-    command = " ".join(["python benchmarks/run.py", shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
-    results = {"command": command,
-               "started": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick, "load_start": load_start,
-               "machine": describe_machine(), "threads": list(THREADS), "notes": notes,
-               "artifacts": describe_artifacts(models)}
-    results["peak"] = measure_peaks()
-    results["models"] = {m.name: benchmark_model(m, mode, notes) for m in models}
-    results["profiles"] = measure_profiles(models)
-    results["cost"] = measure_costs(models, mode, args.skip_install)
-    results["quality"] = measure_quality(models, results["artifacts"], mode["quality_rows"])
-    results["peak"] = measure_peaks(results["peak"])
-    results["load_end"] = os.getloadavg()
-    results["minutes"] = (time.perf_counter() - t0) / 60
-    results_path(args.quick).parent.mkdir(parents=True, exist_ok=True)
-    results_path(args.quick).write_text(json.dumps(results, indent=1, default=float))
-    path = write_report(results, out)
-    print("\n" + "\n".join(report.targets(results)[0]))
-    print(f"\nreport written to {path} ({results['minutes']:.1f} min); raw results in {results_path(args.quick)}")
+    if not args.fp32_fallback:  # compare the methods as they are: no MatMul kept in fp32
+        from lec_onnx.export import artifact
+        artifact.MAX_FP32_SHARE = 0.0
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {"models": {}}
+    started = time.time()
+    for name in args.models:
+        # smoothing is for decoders; an encoder's auto is dynamic
+        methods = args.methods if MODELS[name].kind == "decoder" else [m for m in args.methods if m != "smooth"]
+        suffix = "+fp32-fallback" if args.fp32_fallback else ""
+        results["models"][name + suffix] = run_model(MODELS[name], methods, Path(args.work), args.reps,
+                                                     args.parity_rows, args.cap, suffix)
+        results.update(machine=machine(), run={"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="minutes"), "minutes": round((time.time() - started) / 60, 1), "reps": args.reps,
+            "command": "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)})
+        out.write_text(json.dumps(results, indent=1, default=str))
+        print(f"{name}: written to {out}")
     return 0
+
+
+def machine() -> dict:
+    from importlib import metadata
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    return {"cpu": cpu, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
+            "avx_vnni": "avx_vnni" in flags, "avx2": "avx2" in flags, "load_average": os.getloadavg(),
+            "versions": {p: metadata.version(p) for p in ("onnxruntime", "torch", "transformers", "onnx")}}
 
 
 if __name__ == "__main__":

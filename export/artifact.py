@@ -25,17 +25,20 @@ from lec_onnx.manifest import (FP32_GRAPH, INT8_GRAPH, MANIFEST_FILE, PARITY_ROW
 
 from .graph import OPSET, Trunk, export_trunk, save_with_heads, truncate
 from .models import LoadedModel, load_model, runtime_tokenizer
-from .parity import calibration_feeds, reference_rows, write_rows
+from .parity import reference_rows, write_rows
 from .probe import LECProbe, load_probe
-from .quantize import quantize_int8, rank_by_int8_error, weight_matmuls
+from .quantize import SMOOTH_ALPHA, calibration_feeds, quantize_trunk, rank_by_int8_error, weight_matmuls
+from .smoothing import smooth_for_int8, smoothable
 
 MAX_FP32_SHARE = 0.25  # when int8 misses the gate, at most this share of weight MatMuls (the most sensitive) stay fp32
 
 
 def export_artifact(model: str, probe_paths: list[str], out: str | Path, revision: str | None = None,
                     parity_data: list[str] | None = None, max_length: int | None = None, stride: int = 64,
-                    fp32: bool = True, parity_rows: int = 400, cache: str | None = None, gate: bool = True) -> Path:
-    """Build the artifact folder. Refuses (InputError) when the int8 graph fails the parity gate."""
+                    fp32: bool = True, parity_rows: int = 400, cache: str | None = None, gate: bool = True,
+                    quantize: str = "auto", smooth_alpha: float = SMOOTH_ALPHA) -> Path:
+    """Build the artifact folder. Refuses (InputError) when the int8 graph fails the parity gate.
+    quantize: the int8 method (quantize.py): auto, dynamic, smooth or static."""
     probes = [load_probe(p) for p in probe_paths]
     fmt = _common_input_format(probes)
     loaded = load_model(model, revision)
@@ -45,11 +48,16 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
         rows = reference_rows(loaded, probes, fmt, max_length, parity_data, parity_rows, cache)
         write_rows(tmp / PARITY_ROWS_FILE, rows)
         trunk = _build_trunk(loaded, probes)
+        files = parity_data or [f for _, m in probes for f in m.get("data") or []]  # training rows calibrate
+        calibration = calibration_feeds(files, runtime_tokenizer(loaded.tokenizer), fmt, max_length, trunk.inputs)
+        smoothing = None  # decoders: outliers migrated into the weights before export (same fp32 function)
+        if quantize in ("auto", "smooth") and smoothable(loaded.base) and calibration:
+            smoothing = smooth_for_int8(loaded.base, calibration[: len(calibration) // 2], smooth_alpha)
         export_trunk(trunk, tmp / "trunk.onnx")
         _save_tokenizer(loaded, tmp / TOKENIZER_FILE)
         manifest = _new_manifest(loaded, trunk, probes, fmt, Window(max_length, stride), fp32)
-        feeds = lambda: calibration_feeds(rows, loaded, fmt, max_length, trunk.inputs)  # noqa: E731
-        failed = _quantise_until_parity(tmp, manifest, probes, feeds)
+        method = {"method": quantize, "calibration": calibration, "smoothing": smoothing, "kind": loaded.kind}
+        failed = _quantise_until_parity(tmp, manifest, probes, method)
         if failed and gate:
             raise InputError(f"parity gate failed for {', '.join(failed)}: the int8 graph disagrees with the torch "
                              f"probe (need >= {MIN_LABEL_AGREEMENT:.1%} label agreement and F1 within {MAX_F1_GAP}, "
@@ -120,17 +128,21 @@ def _new_manifest(loaded: LoadedModel, trunk: Trunk, probes, fmt: InputFormat, w
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
-def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, feeds) -> list[str]:
-    """Write the graphs and manifest into tmp, keeping more MatMuls fp32 until int8 passes; the tasks that fail."""
+def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) -> list[str]:
+    """Write the graphs and manifest into tmp, keeping more MatMuls fp32 until int8 passes; the tasks that fail.
+    method: the quantisation method asked for, its calibration feeds, the smoothing done, the model's kind."""
     tasks, heads = list(manifest.tasks), [p for p, _ in probes]
     save_with_heads(tmp / "trunk.onnx", tmp / FP32_GRAPH, tasks, heads)
     ranking, keep_fp32 = None, []
     budget = int(MAX_FP32_SHARE * len(weight_matmuls(tmp / "trunk.onnx")))
     while True:
         # quantise the trunk alone, then append the heads: they stay exact fp32 Gemm nodes in both graphs
-        quantize_int8(tmp / "trunk.onnx", tmp / "trunk.int8.onnx", keep_fp32)
+        quantization = quantize_trunk(tmp / "trunk.onnx", tmp / "trunk.int8.onnx", method["method"],
+                                      method["calibration"], method["kind"], keep_fp32, method["smoothing"])
+        method["method"] = quantization["method"].split("+")[-1]  # a retry keeps the method, adds fp32 MatMuls
         save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, heads)
-        manifest.graph = dataclasses.replace(manifest.graph, int8_fp32_matmuls=len(keep_fp32))
+        manifest.graph = dataclasses.replace(manifest.graph, int8_fp32_matmuls=len(keep_fp32),
+                                             quantization=quantization)
         write_manifest(tmp, manifest)
         if manifest.graph.fp32 and not manifest.parity:  # the fp32 graph does not change: measured once
             _record(manifest.parity, tmp, "fp32")
@@ -138,7 +150,7 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, feeds) -> list
         failed = [t for t, p in manifest.parity.items() if not p["passed"]]
         if not failed or len(keep_fp32) >= budget:
             break
-        ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", feeds(), tmp)
+        ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", method["calibration"][:32], tmp)
         keep_fp32 = ranking[:min(budget, max(1, 2 * len(keep_fp32)))]
         print(f"int8 parity missed for {', '.join(failed)}: keeping the {len(keep_fp32)} most sensitive of "
               f"{len(ranking)} weight MatMuls in fp32 and trying again")

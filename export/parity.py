@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lec_onnx.inputs import encode_fitted, fits_one_window, model_inputs, windows
+from lec_onnx.inputs import encode_fitted, fits_one_window
 from lec_onnx.manifest import InputFormat
 
 from .features import extract
@@ -53,16 +53,3 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def calibration_feeds(rows: list[dict], loaded: LoadedModel, fmt: InputFormat, max_length: int,
-                      inputs: list[str], per_task: int = 16) -> list[dict]:
-    """One-window feeds (batch of 1) of the first parity rows of each task, for the int8 sensitivity ranking."""
-    tok = runtime_tokenizer(loaded.tokenizer)
-    feeds, taken = [], {}
-    for row in rows:
-        if taken.setdefault(row["task"], 0) < per_task:
-            taken[row["task"]] += 1
-            encoded = encode_fitted(tok, fmt, row["text"], row["system"], max_length)
-            feeds.append(model_inputs(windows(encoded, max_length, 0)[:1], inputs))
-    return feeds

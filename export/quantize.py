@@ -1,32 +1,63 @@
-"""int8 quantisation of the exported trunk, and the ranking of its MatMuls by the error int8 adds.
+"""int8 quantisation of the exported trunk: the methods, the choice between them, and the ranking of MatMuls by
+the error int8 adds.
 
-Weights are stored as *unsigned* 8-bit (U8U8 kernels). onnxruntime's U8S8 kernels on x86 CPUs without VNNI
-(AVX2 only: most laptops and many cloud VMs) add pairs of u8*s8 products in 16 bits and saturate, so a graph
-that passes the parity gate on an AVX-512/VNNI machine can miss it on an AVX2 one; U8U8 accumulates in 32 bits
-on every instruction set, so the parity measured at export holds on the user's CPU.
+Methods (`lec-onnx export --quantize METHOD`):
+  - dynamic: every MatMul weight and the embedding table int8 per output channel; activations quantised at run time
+    with one scale per tensor (DynamicQuantizeLinear -> MatMulInteger).
+  - smooth: dynamic, on a model whose activation outliers were first migrated into the weights (smoothing.py,
+    SmoothQuant); decoders only. Applied on the torch side before export, so the fp32 graph computes the same
+    function and the int8 graph gets no extra op.
+  - static: QDQ with activation ranges calibrated once on real inputs (min/max over the real tokens, the first
+    token -- the attention sink -- left out, and a percentile clip); no run-time range computation.
+  - auto: encoders dynamic; decoders smooth when the layers allow it, then dynamic and static are both tried on
+    the calibration rows and the one with the smaller pooled-state error is kept.
+
+Why parity does not depend on the CPU's int8 path: weights and activations are both *unsigned* 8-bit (U8U8).
+onnxruntime's U8S8 kernels on x86 CPUs without VNNI (AVX2 only: most laptops, many cloud VMs) multiply with
+vpmaddubsw, which adds pairs of u8*s8 products into a signed 16-bit lane and saturates: 2*255*127 = 64770 does not
+fit in 32767, so a graph that passes the parity gate on an AVX-512/VNNI machine can miss it on an AVX2 one (seen:
+98.2 % label agreement on a 99.6 % manifest). U8U8 kernels widen to 16 bits first and add products in 32 bits
+(vpmaddwd), exact on every instruction set; so the int8 graph computes the same integers everywhere and the
+parity measured at export is the parity on the user's CPU (up to float summation order, ~1e-6).
 """
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from lec_onnx.errors import InputError
+from lec_onnx.inputs import encode_fitted, model_inputs, windows
+from lec_onnx.manifest import InputFormat
+
+METHODS = ("auto", "dynamic", "smooth", "static")
+STATIC_PERCENTILE = 99.99
+CALIBRATION_ROWS = 64  # half calibrate (smoothing scales, static ranges), half judge the candidates
+SMOOTH_ALPHA = 0.5  # clip the rare extreme activation of a calibration set (per tensor)
+
+
+@contextmanager
+def _quiet():
+    """onnxruntime.quantization logs advice (pre-process the model) on every call."""
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR
+    try:
+        yield
+    finally:
+        root.level = level
+
 
 def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
     """Dynamic int8 (U8U8), per-channel weights: every MatMul weight and the embedding table (Gather), except the
     MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
-    import logging
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR  # mute its advice to pre-process, printed on every call
-    try:
+    with _quiet():
         quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8,
                          op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=list(keep_fp32),
                          nodes_to_quantize=only)
-    finally:
-        root.level = level
 
 
 def weight_matmuls(graph_path: Path) -> list[str]:
@@ -36,18 +67,161 @@ def weight_matmuls(graph_path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
 
 
+def _matmul_inputs(graph_path: Path) -> list[str]:
+    graph = onnx.load(str(graph_path), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    return sorted({n.input[0] for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights})
+
+
+def activation_ranges(trunk: Path, feeds: list[dict], skip_first: bool = True,
+                      percentile: float = STATIC_PERCENTILE) -> dict[str, tuple[float, float]]:
+    """(rmin, rmax) of every weight MatMul's input over the real tokens of the calibration feeds: position 0 of each
+    row left out (the attention sink's huge values would set a range that wipes out every other token), then the
+    given percentile of |x| per side."""
+    import onnxruntime as ort
+    names = _matmul_inputs(trunk)
+    model = onnx.load(str(trunk))
+    known = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+                              for n in names if n not in known)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    values: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for feed in feeds:
+        outs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+        keep = feed["attention_mask"].astype(bool).copy()
+        if skip_first:
+            keep[np.arange(len(keep)), keep.argmax(1)] = False
+        for n in names:
+            x = outs[n]
+            values[n].append(x[keep] if x.shape[:2] == keep.shape else x.reshape(-1, x.shape[-1]))
+    ranges = {}
+    for n, parts in values.items():
+        x = np.concatenate(parts).ravel()
+        ranges[n] = (float(min(np.percentile(x, 100 - percentile), 0.0)), float(max(np.percentile(x, percentile), 0.0)))
+    return ranges
+
+
+class _Feeds:
+    """The CalibrationDataReader protocol over a list of feeds."""
+
+    def __init__(self, feeds):
+        self.rows = iter(feeds)
+
+    def get_next(self):
+        return next(self.rows, None)
+
+
+def quantize_static_qdq(src: Path, dst: Path, feeds: list[dict], keep_fp32: list[str] = ()) -> None:
+    """Static QDQ, U8 activations with the ranges of activation_ranges(), U8 per-channel weights (MatMul only)."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    overrides = {n: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                 for n, (lo, hi) in activation_ranges(src, feeds).items()}
+    with _quiet():
+        quantize_static(str(src), str(dst), _Feeds(feeds[:1]), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
+                        op_types_to_quantize=["MatMul"], nodes_to_exclude=list(keep_fp32),
+                        extra_options={"TensorQuantOverrides": overrides})
+
+
+def pooled_outputs(graph: Path, feeds: list[dict]) -> list[np.ndarray]:
+    """The trunk's pooled outputs (one array per head, rows stacked) over the feeds, 1 thread."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    runs = [session.run(None, f) for f in feeds]
+    return [np.concatenate([r[i] for r in runs]) for i in range(len(runs[0]))]
+
+
+def with_pooled_outputs(graph_path: Path) -> bytes:
+    """The artifact graph with each head's input (the pooled state: the Gemm node `head_<task>`'s first input)
+    added as an output named `pooled:<task>`, serialised for an InferenceSession."""
+    model = onnx.load(str(graph_path))
+    for node in [n for n in model.graph.node if n.op_type == "Gemm" and n.name.startswith("head_")]:
+        name = f"pooled:{node.name[len('head_'):]}"
+        model.graph.node.append(onnx.helper.make_node("Identity", [node.input[0]], [name], name=name))
+        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return model.SerializeToString()
+
+
+def state_error(reference: list[np.ndarray], got: list[np.ndarray]) -> list[float]:
+    """Per head, the median over rows of ||Δh|| / ||h||: the pooled-state error the issue's table reports."""
+    return [float(np.median(np.linalg.norm(g - r, axis=1) / np.linalg.norm(r, axis=1).clip(min=1e-12)))
+            for r, g in zip(reference, got)]
+
+
+def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict], kind: str,
+                   keep_fp32: list[str] = (), smoothing: dict | None = None, log=print) -> dict:
+    """Quantise the fp32 trunk with `method` ("auto" tries the candidates: see the module docstring). `smoothing`
+    says what smoothing.py did to the model before export (None: nothing). Returns what was done, for the manifest
+    (graph.quantization): method, weights, activations, smoothing, calibration_rows, state_error (per candidate
+    tried: the median relative pooled-state error per head on the held-out half of the calibration rows)."""
+    if method not in METHODS:
+        raise InputError(f"unknown quantisation method {method!r}: one of {', '.join(METHODS)}")
+    if method == "smooth" and not smoothing:
+        raise InputError("--quantize smooth needs a Llama-style decoder (RMSNorm -> q/k/v, gate/up -> down)")
+    if method == "static" and not calibration:
+        raise InputError("--quantize static needs calibration rows: probes that name their data, or --parity-data")
+    candidates = {"auto": ["dynamic", "static"] if kind == "decoder" and calibration else ["dynamic"],
+                  "smooth": ["dynamic"]}.get(method, [method])
+    calibrate, judge = calibration[: len(calibration) // 2], calibration[len(calibration) // 2:]
+    reference = pooled_outputs(trunk, judge) if len(candidates) > 1 else None
+    errors = {}
+    for name in candidates:
+        target = out if len(candidates) == 1 else out.with_name(f"{out.stem}.{name}.onnx")
+        _quantize_one(trunk, target, name, calibrate, keep_fp32)
+        if reference is not None:
+            errors[name] = [round(e, 5) for e in state_error(reference, pooled_outputs(target, judge))]
+            log(f"int8 {'smoothed + ' if smoothing else ''}{name}: pooled-state error per head (median relative) "
+                f"{', '.join(f'{e:.4f}' for e in errors[name])} on {len(judge)} held-out calibration rows")
+    kept = min(errors, key=lambda n: max(errors[n])) if errors else candidates[0]
+    if len(candidates) > 1:
+        out.with_name(f"{out.stem}.{kept}.onnx").replace(out)
+        log(f"int8: kept {kept} (the smaller worst-head pooled-state error)")
+    static = kept == "static"
+    return {"method": ("smooth+" if smoothing else "") + kept, "weights": "uint8, per output channel",
+            "activations": "uint8, per tensor, " + (f"static ranges (first token left out, {STATIC_PERCENTILE} "
+                                                    "percentile)" if static else "dynamic (computed per run)"),
+            "smoothing": smoothing, "fp32_matmuls": list(keep_fp32),
+            "calibration_rows": len(calibrate) if static or smoothing else 0, "state_error": errors}
+
+
+def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_fp32) -> None:
+    if method == "static":
+        quantize_static_qdq(trunk, out, feeds, keep_fp32)
+    else:
+        quantize_int8(trunk, out, keep_fp32)
+
+
+def calibration_feeds(files: list[str], tokenizer, input_format: InputFormat, max_length: int, inputs: list[str],
+                      rows: int = CALIBRATION_ROWS, skip: int = 0) -> list[dict]:
+    """Batch-of-1 feeds (the first window) of `rows` random rows of the *training* split of the probes' data:
+    never the test rows the parity gate scores on. `skip` leaves out the first rows of the (seeded) draw: the
+    benchmark measures on rows the calibration did not see."""
+    from .sweep import prepare_data, split_indices
+    if not files:
+        return []
+    data = prepare_data(files)
+    train, _ = split_indices(data)
+    feeds = []
+    for i in np.random.default_rng(0).permutation(train):
+        encoded = encode_fitted(tokenizer, input_format, data.text[i], data.system[i], max_length)
+        feeds.append(model_inputs(windows(encoded, max_length, 0)[:1], inputs))
+        if len(feeds) == skip + rows:
+            break
+    return feeds[skip:]
+
+
 def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path) -> list[str]:
     """Weight MatMuls, most harmful first: the relative error of the pooled outputs when only that node is int8.
 
     Dynamic int8 takes one activation scale per tensor, so a layer whose input has outlier values (typically a
     feed-forward down-projection) loses most; keeping a few of those in fp32 buys back parity at little speed.
     """
-    import onnxruntime as ort
     from tqdm.auto import tqdm
 
     def outputs(path):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return np.concatenate([np.concatenate(session.run(None, f), 1) for f in feeds])
+        return np.concatenate(pooled_outputs(path, feeds), 1)
 
     reference = outputs(trunk)
     errors = {}

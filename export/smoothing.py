@@ -1,0 +1,125 @@
+"""SmoothQuant-style migration of activation outliers into the weights, on the torch model, before export.
+
+Dynamic int8 gives each MatMul input one scale per tensor. In a decoder a few input channels carry values 10-100x
+the rest (the "massive activations" of the attention-sink token and the outlier channels before the
+down-projections), so one scale leaves the other channels a handful of levels. SmoothQuant (Xiao et al., 2023)
+divides input channel j by s_j = max|X_j|^alpha / max|W_j|^(1-alpha) and multiplies the weights' column j by the
+same s_j: X W^T is unchanged, the activation becomes flat and the weights absorb the range (they are quantised per
+output channel, so a larger column costs them little).
+
+The division is folded into an operation that already exists, so the exported graph gains no op:
+  - q/k/v: into the preceding RMSNorm's weight (input_layernorm);
+  - gate/up: into post_attention_layernorm's weight;
+  - down: into the rows of up_proj (the MLP computes act(gate(x)) * up(x), linear in up's output).
+In exact arithmetic the model computes the same function; in fp32 the outputs move by rounding only (tested).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from .models import decoder_layers
+
+# The smoothing groups of a Llama-style layer: (module whose output feeds the linears, attribute path, linears).
+NORM_GROUPS = (("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+               ("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj")))
+
+
+# Llama-style layers whose RMSNorm multiplies by its weight (Gemma's multiplies by 1 + weight: not foldable as is).
+SMOOTHABLE_TYPES = {"llama", "qwen2", "qwen3", "mistral", "smollm3"}
+
+
+def smoothable(base: torch.nn.Module) -> bool:
+    """True for Llama-style decoder layers (RMSNorm -> q/k/v, RMSNorm -> gate/up, up * act(gate) -> down)."""
+    if getattr(base.config, "model_type", None) not in SMOOTHABLE_TYPES:
+        return False
+    try:
+        layer = decoder_layers(base)[0]
+    except (AttributeError, IndexError, TypeError):
+        return False
+    names = {"input_layernorm", "post_attention_layernorm", "self_attn", "mlp"}
+    return names <= set(dict(layer.named_children())) and all(
+        hasattr(layer.mlp, p) for p in ("gate_proj", "up_proj", "down_proj"))
+
+
+@contextmanager
+def _input_maxima(linears: dict[str, torch.nn.Linear], skip_first: bool):
+    """Record, per named linear, the max |input| of every input channel over the real tokens of the batches run
+    inside the block. `skip_first` leaves position 0 out (the attention-sink token, whose few huge channels would
+    otherwise set the scale of everything)."""
+    maxima: dict[str, torch.Tensor] = {}
+    state = {"mask": None}
+
+    def hook(name):
+        def record(module, args):
+            x = args[0].detach()
+            mask = state["mask"]
+            if mask is not None:
+                keep = mask.bool().clone()
+                if skip_first:  # the first real token of each row, whichever side is padded
+                    keep[torch.arange(keep.shape[0]), keep.int().argmax(1)] = False
+                x = x[keep]
+            m = x.abs().reshape(-1, x.shape[-1]).amax(0).float()
+            maxima[name] = torch.maximum(maxima[name], m) if name in maxima else m
+        return record
+
+    handles = [lin.register_forward_pre_hook(hook(n)) for n, lin in linears.items()]
+    try:
+        yield maxima, state
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _linears(layer: torch.nn.Module) -> dict[str, torch.nn.Linear]:
+    return {"q": layer.self_attn.q_proj, "gate": layer.mlp.gate_proj, "down": layer.mlp.down_proj}
+
+
+def calibrate(base: torch.nn.Module, batches, skip_first: bool = True) -> list[dict[str, torch.Tensor]]:
+    """Per layer, {"q" | "gate" | "down": max |input| per channel} over calibration batches, each a dict of model
+    inputs with an attention_mask (padding is left out)."""
+    layers = decoder_layers(base)
+    named = {f"{i}.{k}": lin for i, layer in enumerate(layers) for k, lin in _linears(layer).items()}
+    with torch.inference_mode(), _input_maxima(named, skip_first) as (maxima, state):
+        for batch in batches:
+            state["mask"] = batch["attention_mask"]
+            mask = batch["attention_mask"]
+            base(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False,
+                 position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+    return [{k: maxima[f"{i}.{k}"] for k in ("q", "gate", "down")} for i in range(len(layers))]
+
+
+def _scales(act_max: torch.Tensor, weights: list[torch.Tensor], alpha: float) -> torch.Tensor:
+    """s_j = max|X_j|^alpha / max|W_j|^(1-alpha), over the columns j of every weight fed by X."""
+    w_max = torch.stack([w.abs().amax(0) for w in weights]).amax(0).float()
+    s = act_max.clamp(min=1e-5).pow(alpha) / w_max.clamp(min=1e-5).pow(1 - alpha)
+    return s.clamp(min=1e-5)
+
+
+@torch.no_grad()
+def smooth(base: torch.nn.Module, stats: list[dict[str, torch.Tensor]], alpha: float = 0.5) -> None:
+    """Fold the migration scales into the model in place (see the module docstring); `stats` from calibrate()."""
+    for layer, maxima in zip(decoder_layers(base), stats):
+        for (norm_name, paths), key in zip(NORM_GROUPS, ("q", "gate")):
+            norm = getattr(layer, norm_name)
+            linears = [layer.get_submodule(p) for p in paths]
+            s = _scales(maxima[key], [lin.weight for lin in linears], alpha)
+            norm.weight.div_(s.to(norm.weight.dtype))
+            for lin in linears:
+                lin.weight.mul_(s.to(lin.weight.dtype)[None, :])
+        mlp = layer.mlp
+        s = _scales(maxima["down"], [mlp.down_proj.weight], alpha)
+        mlp.up_proj.weight.div_(s.to(mlp.up_proj.weight.dtype)[:, None])
+        if mlp.up_proj.bias is not None:
+            mlp.up_proj.bias.div_(s.to(mlp.up_proj.bias.dtype))
+        mlp.down_proj.weight.mul_(s.to(mlp.down_proj.weight.dtype)[None, :])
+
+
+def smooth_for_int8(base: torch.nn.Module, feeds: list[dict], alpha: float = 0.5) -> dict:
+    """Calibrate on the feeds (numpy model inputs, as the graph takes them) and smooth the model in place; returns
+    what was done, for the manifest."""
+    batches = [{k: torch.from_numpy(v) for k, v in f.items() if k in ("input_ids", "attention_mask")} for f in feeds]
+    smooth(base, calibrate(base, batches, skip_first=True), alpha)
+    return {"alpha": alpha, "calibration_rows": len(feeds), "first_token_in_ranges": False,
+            "folded_into": ["input_layernorm", "post_attention_layernorm", "mlp.up_proj"]}
