@@ -67,11 +67,7 @@ def train(args) -> int:
     train_rows, test_rows = split_indices(data)
     rows = np.arange(len(data)) if args.all_rows else train_rows
     probe = LECProbe(C=args.C).fit(X[rows], np.array(data.label)[rows])
-    name, gen = split_pooling(args.pooling)
-    path = save_probe(probe, args.out, task=args.task or data.name, layer=args.layer, pooling=name,
-                      input_format=input_format(loaded, gen), max_length=args.max_length,
-                      model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind},
-                      data=[str(d) for d in args.data], trained_rows=int(len(rows)))
+    path = _save(probe, args, loaded, args.pooling, args.layer, data.subset(rows))
     print(f"probe written to {path} ({len(rows)} rows, layer {args.layer}, {args.pooling})")
     return 0
 
@@ -90,3 +86,52 @@ def fetch_models(args) -> int:
     for name, path in fetch_all(args.names or None, args.force).items():
         print(f"{name}: {path}")
     return 0
+
+
+def panel(args) -> int:
+    """The stress panel of a task over a grid of layers, poolings and C; optionally the shipped probe."""
+    from . import panel as stress
+    from .operating import fold_platt
+    _set_threads(args.threads)
+    loaded = load_model(args.model, args.revision)
+    data, evals = stress.load_panel_data(args.task, args.data, args.negative_data or [], args.eval_data or [],
+                                         args.cap, args.eval_cap, args.heldout)
+    poolings = tuple(args.pooling or ["mean"])
+    feats = _pooled_features(args, loaded, data.train, poolings)
+    keep = np.array([s not in set(args.exclude or []) for s in data.train.source])
+    data = stress.PanelData(data.task, data.train.subset(np.flatnonzero(keep)))
+    feats = {p: f[keep] for p, f in feats.items()}
+    eval_feats = {name: (_pooled_features(args, loaded, ds, poolings), y) for name, (ds, y) in evals.items()}
+    layers = args.layer or list(range(1, loaded.num_layers + 1))
+    result = stress.run_grid(feats, data, eval_feats, layers, poolings, args.C_grid or [args.C], args.threshold_rule,
+                             args.max_fpr)
+    result["model"] = {"id": loaded.model_id, "kind": loaded.kind, "layers": loaded.num_layers}
+    result["data"], result["exclude"] = [str(d) for d in args.data + (args.negative_data or [])], args.exclude or []
+    title = f"{Path(loaded.model_id).name}"
+    stress.save(result, Path(args.out), title)
+    print((Path(args.out) / "panel.md").read_text())
+    if args.probe_out:
+        best = result["best"]
+        config = next(c for c in result["configs"] if all(c[k] == best[k] for k in ("pooling", "layer", "C")))
+        X = np.asarray(feats[best["pooling"]][:, best["layer"]], np.float64)
+        probe = fold_platt(LECProbe(C=best["C"]).fit(X, np.array(data.train.label)), *config["platt"])
+        path = _save(probe, args, loaded, best["pooling"], best["layer"], data.train, threshold=best["threshold"],
+                     operating_point={"rule": config["rule"], "platt": config["platt"], "max_fpr": args.max_fpr,
+                                      "panel": str(Path(args.out) / "panel.json")})
+        print(f"calibrated probe written to {path} (threshold {best['threshold']})")
+    return 0
+
+
+def _pooled_features(args, loaded, data, poolings):
+    return extract(loaded, data.text, data.system, max_length=args.max_length, batch_size=args.batch_size,
+                   cache=args.cache, poolings=poolings, desc=f"features {Path(loaded.model_id).name} {data.name}")
+
+
+def _save(probe, args, loaded, pooling: str, layer: int, data, **meta):
+    """Save a probe with the meta the exporter reads (task, layer, pooling, input format, model)."""
+    name, gen = split_pooling(pooling)
+    return save_probe(probe, args.out if not getattr(args, "probe_out", None) else args.probe_out,
+                      task=args.task or data.name, layer=layer, pooling=name, input_format=input_format(loaded, gen),
+                      max_length=args.max_length, model={"id": loaded.model_id, "revision": loaded.revision,
+                                                         "kind": loaded.kind},
+                      data=[str(d) for d in args.data], trained_rows=len(data), **meta)

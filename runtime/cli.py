@@ -111,6 +111,7 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
             if r.id is not None:
                 doc["id"] = r.id
             doc["text"] = r.text
+            doc["flagged"] = any(v.flagged for v in res.values())  # any task of those reported
             doc.update({t: {"label": v.label, "score": round(v.score, 6), "flagged": v.flagged,
                             "scores": {k: round(s, 6) for k, s in v.scores.items()}, "windows": v.windows,
                             "top_window": v.top_window} for t, v in res.items()})
@@ -266,6 +267,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add this many system-less rows again under a system prompt from the data (label kept)")
     t.add_argument("--out", "-o", required=True, help="probe file (.json)")
     t.set_defaults(run=_export_command("train"))
+
+    sp = sub.add_parser("panel", parents=[common, data], help="stress panel: families held out whole, eval-only sets",
+                        description="Hold out each family of sources whole (hard negatives, toxic statements, system-"
+                        "prompt pairs, indirect injections...) and score evaluation-only sets: weighted F1, AUC and "
+                        "recall at 1%%/5%% FPR per row, over a grid of layers, poolings and C. Scores are calibrated "
+                        "on out-of-family predictions and the threshold follows --threshold-rule; --probe-out writes "
+                        "the best configuration as a calibrated probe (Platt folded into its weights).")
+    sp.add_argument("--task", required=True, help="task name (content_safety, toxicity, prompt_injection...)")
+    sp.add_argument("--negative-data", action="append", help="file whose rows (of new sources) join as negatives")
+    sp.add_argument("--eval-data", action="append", help="evaluation-only file: measured, never trained on")
+    sp.add_argument("--eval-cap", type=int, default=500, help="rows per (source, label, split) of an eval file")
+    sp.add_argument("--exclude", action="append", metavar="SOURCE", help="leave a source out of the mix")
+    sp.add_argument("--layer", type=int, action="append", help="layer to score (repeatable; default: all)")
+    sp.add_argument("--pooling", action="append", help="pooling to score (repeatable; default: mean)")
+    sp.add_argument("--C-grid", type=float, action="append", help="C values to score (repeatable; default --C)")
+    sp.add_argument("--threshold-rule", choices=["max-f1", "hard-negative-fpr"], default="max-f1",
+                    help="max-f1 on out-of-family scores, or the most recall with <= --max-fpr on hard negatives")
+    sp.add_argument("--max-fpr", type=float, default=0.05, help="false-positive budget of hard-negative-fpr")
+    sp.add_argument("--out", "-o", required=True, help="folder for panel.json, panel.md and panel.png")
+    sp.add_argument("--probe-out", help="write the best configuration as a calibrated probe JSON here")
+    sp.set_defaults(run=_export_command("panel"))
 
     e = sub.add_parser("export", parents=[common], help="one int8 ONNX graph from a model and its probes",
                        description="Cut the model at the deepest probe's layer, append pooling and a Gemm head per "
