@@ -98,9 +98,7 @@ def panel(args) -> int:
                                          args.cap, args.eval_cap, args.heldout)
     poolings = tuple(args.pooling or ["mean"])
     feats = _pooled_features(args, loaded, data.train, poolings)
-    keep = np.array([s not in set(args.exclude or []) for s in data.train.source])
-    data = stress.PanelData(data.task, data.train.subset(np.flatnonzero(keep)))
-    feats = {p: f[keep] for p, f in feats.items()}
+    data = stress.PanelData(data.task, data.train, excluded=frozenset(args.exclude or []))
     eval_feats = {name: (_pooled_features(args, loaded, ds, poolings), y) for name, (ds, y) in evals.items()}
     layers = args.layer or list(range(1, loaded.num_layers + 1))
     result = stress.run_grid(feats, data, eval_feats, layers, poolings, args.C_grid or [args.C], args.threshold_rule,
@@ -112,10 +110,14 @@ def panel(args) -> int:
     print((Path(args.out) / "panel.md").read_text())
     if args.probe_out:
         best = result["best"]
-        config = next(c for c in result["configs"] if all(c[k] == best[k] for k in ("pooling", "layer", "C")))
+        config = stress.best_config(result)
         X = np.asarray(feats[best["pooling"]][:, best["layer"]], np.float64)
-        probe = fold_platt(LECProbe(C=best["C"]).fit(X, np.array(data.train.label)), *config["platt"])
-        path = _save(probe, args, loaded, best["pooling"], best["layer"], data.train, threshold=best["threshold"],
+        rows = np.flatnonzero(data.trainable)
+        if sorted(set(data.train.label))[0] != data.negative:
+            raise InputError(f"the negative label {data.negative!r} must sort first for the calibration to fold")
+        probe = fold_platt(LECProbe(C=best["C"]).fit(X[rows], np.array(data.train.label)[rows]), *config["platt"])
+        path = _save(probe, args, loaded, best["pooling"], best["layer"], data.train.subset(rows),
+                     threshold=best["threshold"],
                      operating_point={"rule": config["rule"], "platt": config["platt"], "max_fpr": args.max_fpr,
                                       "panel": str(Path(args.out) / "panel.json")})
         print(f"calibrated probe written to {path} (threshold {best['threshold']})")

