@@ -136,4 +136,5 @@ def _save(probe, args, loaded, pooling: str, layer: int, data, **meta):
                       task=args.task or data.name, layer=layer, pooling=name, input_format=input_format(loaded, gen),
                       max_length=args.max_length, model={"id": loaded.model_id, "revision": loaded.revision,
                                                          "kind": loaded.kind},
-                      data=[str(d) for d in args.data], trained_rows=len(data), **meta)
+                      data=[str(d) for d in args.data + (getattr(args, "negative_data", None) or [])],
+                      trained_rows=len(data), **meta)

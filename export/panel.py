@@ -2,12 +2,12 @@
 
 Every source of a task belongs to a family (hard negatives, toxic statements, system-prompt pairs, indirect
 injections...; FAMILIES below, a source not listed is its own family). Each family is held out whole: a probe
-trained on every other family scores it, so every row gets an out-of-family score. A panel row is one family's
-rows (pooled with the other label's out-of-family rows when the family has one label only, so that AUC and recall
-at a false-positive rate exist), and every evaluation-only set (measured, never trained on) is scored by the probe
-trained on the whole mix. Reported per row: weighted F1 at the operating threshold, ROC-AUC, and recall at 1% and
-5% false positives. Configurations (layer, pooling, C, data mix) are ranked on the family rows only; the
-evaluation-only sets check the choice.
+trained on the train split of every other family scores it, so every row gets an out-of-family score. A panel row
+is one family's rows (with the other families' test rows of the other label when the family has one label only,
+scored by the same probe, so that AUC and recall at a false-positive rate exist); every evaluation-only set
+(measured, never trained on) is scored by the probe trained on the whole mix. Reported per row: weighted F1 at
+the operating threshold, ROC-AUC, and recall at 1% and 5% false positives. Configurations (layer, pooling, C,
+data mix) are ranked on the family rows only; the evaluation-only sets check the choice.
 """
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ class PanelData:
     def __post_init__(self):
         self.negative = negative_label_of(self.train.labels)
         self.trainable = np.array([s not in self.excluded for s in self.train.source])
+        self.test = np.array([s == "test" for s in self.train.split])
         self.y = np.array([l != self.negative for l in self.train.label])
         self.families = np.array([family_of(s, self.task) for s in self.train.source])
 
@@ -122,21 +123,28 @@ def load_panel_data(task: str, files, negative_files, eval_files, cap, eval_cap,
     return PanelData(task, train), evals
 
 
-def out_of_family_scores(X: np.ndarray, data: PanelData, C: float) -> np.ndarray:
-    """Decision values, each row's from a probe trained without its family (one fit per family)."""
-    z = np.full(len(X), np.nan)
+def out_of_family_scores(X: np.ndarray, data: PanelData, C: float) -> tuple[np.ndarray, dict]:
+    """Decision values, each row's from a probe trained (on the train split) without its family; and for a
+    family with one label, the same probe's decision values on the other families' test rows of the other label
+    (family -> (row indices, values)): an unseen family of harmful requests meets known harmless ones, and so on."""
+    z, complement = np.full(len(X), np.nan), {}
     for fam in sorted(set(data.families)):
         held = data.families == fam
-        fit = ~held & data.trainable
+        fit = ~held & data.trainable & ~data.test
         if len(set(data.y[fit].tolist())) < 2:
             continue
         probe = LECProbe(C=C).fit(X[fit], data.y[fit])
         z[held] = probe.decision_function(X[held])
-    return z
+        labels = set(data.y[held].tolist())
+        if len(labels) == 1:
+            idx = np.flatnonzero(~held & data.test & (data.y != labels.pop()))
+            complement[fam] = (idx, probe.decision_function(X[idx]))
+    return z, complement
 
 
-def family_rows(data: PanelData, p: np.ndarray, threshold: float) -> dict:
-    """One panel row per family: its rows, pooled with the other label's rows when it has one label only."""
+def family_rows(data: PanelData, p: np.ndarray, threshold: float, complement: dict | None = None) -> dict:
+    """One panel row per family: its rows, with the other families' test rows of the other label when it has
+    one label only (scored by the complement's probe, or by p when no complement is given)."""
     rows = {}
     done = ~np.isnan(p)
     for fam in sorted(set(data.families)):
@@ -144,24 +152,31 @@ def family_rows(data: PanelData, p: np.ndarray, threshold: float) -> dict:
         if not held.any():
             continue
         labels = set(data.y[held].tolist())
-        pick = held if len(labels) == 2 else held | (done & (data.y != labels.pop()))
-        rows[fam] = row_metrics(data.y[pick], p[pick], threshold) | {"family_rows": int(held.sum())}
+        y, scores = data.y[held], p[held]
+        if len(labels) == 1:
+            idx, pc = (complement or {}).get(fam) or (None, None)
+            if idx is None:
+                idx = np.flatnonzero(~held & data.test & (data.y != labels.pop()) & done)
+                pc = p[idx]
+            y, scores = np.concatenate([y, data.y[idx]]), np.concatenate([scores, pc])
+        rows[fam] = row_metrics(y, scores, threshold) | {"family_rows": int(held.sum())}
     return rows
 
 
 def evaluate(X: np.ndarray, data: PanelData, C: float, eval_X: dict, rule: str = "max-f1",
              max_fpr: float = 0.05) -> dict:
     """The panel for one feature matrix: out-of-family rows, calibration, threshold, evaluation-only sets."""
-    z = out_of_family_scores(X, data, C)
+    z, complement = out_of_family_scores(X, data, C)
     done = ~np.isnan(z)
     a, b = fit_platt(z[done], data.y[done])
     p = sigmoid(a * z + b)
+    complement = {f: (idx, sigmoid(a * zc + b)) for f, (idx, zc) in complement.items()}
     hard = np.isin(data.families, HARD_NEGATIVE_FAMILIES)
     threshold = choose_threshold(p[done], data.y[done], rule, hard[done], max_fpr)
     full = LECProbe(C=C).fit(X[data.trainable], data.y[data.trainable])
     result = {"platt": [a, b], "threshold": round(threshold, 4), "rule": rule,
               "pooled_out_of_family": row_metrics(data.y[done], p[done], threshold),
-              "families": family_rows(data, p, threshold), "eval_only": {}}
+              "families": family_rows(data, p, threshold, complement), "eval_only": {}}
     for name, (Xe, ye) in eval_X.items():
         result["eval_only"][name] = row_metrics(ye, sigmoid(a * full.decision_function(Xe) + b), threshold)
     fams = result["families"].values()
