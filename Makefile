@@ -1,12 +1,12 @@
 # Rebuild the shipped default artifact from scratch: `make artifact` (needs `pip install .[export]`).
-# Base model and layers come from the sweeps in docs/results.md (leave-one-source-out F1 first, then size and speed).
+# Base model, layers, pooling, C and thresholds come from the stress panel in docs/results.md (families of sources
+# held out whole; scripts/panels_minilm.sh). The committed probes/*.json are what `make probes` writes.
 PYTHON ?= python
 LEC = $(PYTHON) -m lec_onnx
 MODEL_NAME = all-MiniLM-L6-v2
 MODEL = $(HOME)/.cache/lec-onnx/models/$(MODEL_NAME)
 BUILD = build/default
 THREADS ?= 2
-COMMON = -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --all-rows --threads $(THREADS)
 
 .PHONY: artifact test probes clean
 
@@ -19,14 +19,17 @@ artifact: probes
 # Each probe comes out of its stress panel (docs/results.md, "Stress panel"): trained on every family of data/,
 # calibrated on out-of-family predictions (Platt scaling folded into its weights), with the threshold its rule
 # chooses. Layer, pooling and C are the ones the MiniLM panel chose (scripts/panels_minilm.sh).
-PANEL = $(LEC) panel -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --threads $(THREADS)
+PANEL = $(LEC) panel -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --threads $(THREADS) --C-grid 0.01
+CS_RECIPE = --cap 600 --pooling mean --layer 5
+TOX_RECIPE = --cap 600 --pooling mean --layer 5
+PI_RECIPE = --cap 50 --pooling text-mean --layer 4
 
 probes: $(MODEL)/config.json
-	$(PANEL) --cap 600 --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
+	$(PANEL) --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
 	  --negative-data data/toxicity.jsonl $(CS_RECIPE) -o $(BUILD)/panel/content_safety --probe-out $(BUILD)/content_safety.json
-	$(PANEL) --cap 600 --task toxicity -d data/toxicity.jsonl \
+	$(PANEL) --task toxicity -d data/toxicity.jsonl \
 	  $(TOX_RECIPE) -o $(BUILD)/panel/toxicity --probe-out $(BUILD)/toxicity.json
-	$(PANEL) --cap 200 --task prompt_injection -d data/prompt_injection.jsonl \
+	$(PANEL) --task prompt_injection -d data/prompt_injection.jsonl \
 	  $(PI_RECIPE) -o $(BUILD)/panel/prompt_injection --probe-out $(BUILD)/prompt_injection.json
 
 $(MODEL)/config.json:

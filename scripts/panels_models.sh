@@ -1,6 +1,7 @@
 #!/bin/sh
-# Base models compared on the same small, family-balanced subset of the content_safety and toxicity panels
-# (CAP rows per source, label and split; EVAL_CAP per eval-only set group): docs/results.md, "Base model".
+# Base models compared on the same small, family-balanced subset of the content_safety panel (and toxicity
+# unless CS_ONLY=1; the figures in docs/results.md were made with CS_ONLY=1): CAP rows per source, label and
+# split, EVAL_CAP per eval-only set group.
 set -e
 E=${E:-../shared/data/eval-only}
 CAP=${CAP:-15}
@@ -21,4 +22,6 @@ run() {  # name, layers...
 }
 run all-mpnet-base-v2 4 6 8 10 12
 run all-MiniLM-L6-v2 2 3 4 5 6
-run SmolLM2-135M-Instruct 6 10 14 18 22
+# not run yet (CPU budget on the shared machine; decoders cost ~5-10x MiniLM per text):
+# run SmolLM2-135M-Instruct 6 10 14 18 22
+# run Qwen2.5-Coder-0.5B-Instruct 6 10 14 18 22
