@@ -63,8 +63,27 @@ held-out families; the eval-only sets only check the choice. Machine: 2 cores sh
 """
 
 
+FINDINGS = """**Findings (MiniLM, measured 2026-11-24 under CPU load from 4 other jobs).**
+- The new recipe does **not** beat the old default on every row. Where both are on unseen data (the v2 families
+  and the eval-only sets) it wins on toxicity everywhere except ToxicChat (ETHOS F1 0.60 → 0.70, DecodingTrust
+  toxicity 0.55 → 0.80, stereotypes 0.60 → 0.76, every held-out toxic-statement family), on OKTest (safe
+  requests with alarming words: F1 0.79 → 0.94, flagged 35% → 11%), on held-out hard negatives (F1 0.67 → 0.70)
+  and on system-prompt pairs (recall at 5% FPR 0.65 → 0.75); it loses on ToxicChat (content safety AUC 0.77 →
+  0.68; F1 0.70 → 0.57) and SEP (F1 0.41 → 0.35; neither separates SEP: AUC 0.56 / 0.54, TF-IDF 0.61).
+  On the v1 families the old probe was trained on those very sources, so it looks better there.
+- Content safety with toxic statements as negatives keeps the two concepts apart on OKTest, but when the toxic
+  statements are themselves held out the request head scores them high (AUC 0.70): the data mix that teaches
+  "a statement is not a request" needs statements of every kind.
+- Indirect injections (BIPIA) held out are not detected at all (AUC 0.49): nothing else in the mix looks like a
+  document with an embedded instruction; SEP (eval-only) is the same kind and fails the same way.
+- Goals 0.90 / 0.80 / 0.95 are not met with MiniLM. On the same small subset, all-mpnet-base-v2 (layer 8) beats
+  MiniLM on every content-safety measure (mean held-out-family AUC 0.85 vs 0.79, ToxicChat AUC 0.80 vs 0.74):
+  the next step is its full panel (SmolLM2 and Qwen2.5-Coder were not run: CPU budget).
+"""
+
+
 def main() -> None:
-    parts = [INTRO]
+    parts = [INTRO, FINDINGS]
     old_vs_new = DOCS / "old_vs_new.md"
     if old_vs_new.exists():
         parts += ["### Old default vs new recipe, per task (scripts/old_vs_new.py)", "",
