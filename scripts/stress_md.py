@@ -60,6 +60,14 @@ weighted F1 on the pooled out-of-family scores (`--threshold-rule max-f1`; `hard
 the false positives on hard negatives at or under `--max-fpr`). Configurations are ranked on the mean AUC of the
 held-out families; the eval-only sets only check the choice. Machine: 2 cores shared with 4 other jobs (load
 10-15), one thread per job, so rows are capped per (source, label, split) and the grids are small.
+
+```bash
+python scripts/build_data_v2.py        # data/ v2 from ../shared/data/extra
+scripts/panels_minilm.sh               # the three MiniLM panels below and probes/*.json (lec-onnx panel ...)
+CS_ONLY=1 scripts/panels_models.sh     # base models on one small subset (content_safety)
+python scripts/old_vs_new.py           # old default vs TF-IDF + LR vs new, per task
+python scripts/stress_md.py > docs/results/stress/README.md && python scripts/results_md.py docs/results_intro.md
+```
 """
 
 
@@ -80,6 +88,24 @@ FINDINGS = """**Findings (MiniLM, measured 2026-11-24 under CPU load from 4 othe
   MiniLM on every content-safety measure (mean held-out-family AUC 0.85 vs 0.79, ToxicChat AUC 0.80 vs 0.74):
   the next step is its full panel (SmolLM2 and Qwen2.5-Coder were not run: CPU budget).
 """
+
+
+def mix_table() -> list[str]:
+    """Content-safety data mixes at the chosen layer: excluded sources are still scored, never trained on."""
+    variants = {"v2 recipe (all families; toxic statements as negatives)": ROOT / "build/panel/minilm/content_safety"}
+    variants.update({f"without {p.name[3:] if p.name.startswith('no-') else p.name}": p
+                     for p in sorted((ROOT / "build" / "panel" / "minilm-mix").glob("*"))})
+    lines = ["| content_safety mix (layer 5, C = 0.01) | mean family AUC | hard negatives F1 / AUC | toxic statements "
+             "AUC | OKTest flagged | ToxicChat AUC |", "|---|---|---|---|---|---|"]
+    for name, folder in variants.items():
+        if not (folder / "panel.json").exists():
+            continue
+        r = json.loads((folder / "panel.json").read_text())
+        c = next(c for c in r["configs"] if c["layer"] == 5)
+        hn, tox = c["families"]["hard negatives"], c["families"]["toxic statements"]
+        lines.append(f"| {name} | {c['score']:.3f} | {hn['f1']:.2f} / {hn['auc']:.2f} | {tox['auc']:.2f} | "
+                     f"{c['eval_only']['oktest']['flag_rate']:.0%} | {c['eval_only']['toxicchat']['auc']:.2f} |")
+    return lines
 
 
 def main() -> None:
@@ -103,7 +129,15 @@ def main() -> None:
             src = ROOT / "build" / "panel" / "models" / model / task
             if (src / "panel.json").exists():
                 copy_panel(src, f"subset-{model}-{task}")
-    print("\n".join(parts + ["### Base models on the same subset (scripts/panels_models.sh)", "", *model_table()]))
+    mix = ["### Data mix (content_safety)", "", "`lec-onnx panel ... --layer 5 --exclude SOURCE` (same command as "
+           "the MiniLM panel): an excluded source is still scored as a panel row but never trained on. Leaving out "
+           "the weakly labelled hh-rlhf red-team openers helps on toxic statements but costs hard negatives (the "
+           "issue's first concern), so they stay in. Without toxic statements as negatives, hard negatives and "
+           "ToxicChat improve but every row whose comparison set holds the (now unseen) toxic statements drops; "
+           "this choice deserves a second look (not resolved in the time available). Rows with one label meet the "
+           "other families' test rows, so mixes that drop a family also change those comparison rows.", "", *mix_table(), ""]
+    print("\n".join(parts + mix + ["### Base models on the same subset (scripts/panels_models.sh)", "",
+                                   *model_table()]))
 
 
 if __name__ == "__main__":
