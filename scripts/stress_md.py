@@ -135,7 +135,8 @@ def main() -> None:
            "issue's first concern), so they stay in. Without toxic statements as negatives, hard negatives and "
            "ToxicChat improve but every row whose comparison set holds the (now unseen) toxic statements drops; "
            "this choice deserves a second look (not resolved in the time available). Rows with one label meet the "
-           "other families' test rows, so mixes that drop a family also change those comparison rows.", "", *mix_table(), ""]
+           "other families' test rows, so mixes that drop a family also change those comparison rows.", "",
+           *mix_table(), ""]
     print("\n".join(parts + mix + ["### Base models on the same subset (scripts/panels_models.sh)", "",
                                    *model_table()]))
 
