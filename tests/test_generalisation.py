@@ -87,16 +87,21 @@ def test_sources_fall_in_families_and_unknown_sources_stand_alone():
 
 def test_panel_on_synthetic_families_beats_the_majority_baseline():
     X, y = separable(600, 2, shift=2.0)
-    sources = [f"src{i % 4}" for i in range(600)]
+    sources = ["negatives-only" if not y[i] and i % 3 == 0 else f"src{i % 3}" for i in range(600)]
+    splits = ["test" if i % 5 == 0 else "train" for i in range(600)]
     data = PanelData("t", Dataset([str(i) for i in range(600)], list(np.where(y, "unsafe", "safe")),
-                                  [None] * 600, sources, ["train"] * 600))
+                                  [None] * 600, sources, splits))
     Xe, ye = separable(200, 3, shift=2.0)
     result = evaluate(X, data, 0.1, {"unseen": (Xe, ye)})
     p = max(np.mean(y), 1 - np.mean(y))
     majority_f1 = 2 * p * p / (1 + p)  # weighted F1 of always answering the majority label
-    assert set(result["families"]) == {"src0", "src1", "src2", "src3"}
+    assert set(result["families"]) == {"src0", "src1", "src2", "negatives-only"}
     for row in list(result["families"].values()) + [result["eval_only"]["unseen"]]:
         assert row["auc"] > 0.9 and row["f1"] > majority_f1 + 0.2
+    # a one-label family meets the other families' unsafe test rows: an AUC exists, the row count says so
+    lone = result["families"]["negatives-only"]
+    unsafe_test = sum(y[i] and splits[i] == "test" for i in range(600))
+    assert lone["positives"] == unsafe_test and lone["n"] == lone["family_rows"] + unsafe_test
     assert 0 < result["threshold"] < 1 and result["platt"][0] > 0
 
 
