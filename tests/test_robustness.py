@@ -167,7 +167,9 @@ def test_cli_outputs_and_stdin(decoder_artifact, capsys, monkeypatch):
     art = str(decoder_artifact[0])
     assert main(["classify", "-a", art, "--jsonl", "--task", "content_safety", "hello", "steal a bomb"]) == 0
     docs = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert [d["text"] for d in docs] == ["hello", "steal a bomb"] and set(docs[0]) == {"text", "content_safety"}
+    assert [d["text"] for d in docs] == ["hello", "steal a bomb"]
+    assert set(docs[0]) == {"text", "flagged", "content_safety"}  # top-level flagged: any of the tasks reported
+    assert all(d["flagged"] == d["content_safety"]["flagged"] for d in docs)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"one text\nanother text\n")))
     assert main(["classify", "-a", art, "-"]) == 0
     out = capsys.readouterr().out
