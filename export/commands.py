@@ -74,14 +74,7 @@ def train(args) -> int:
     train_rows, test_rows = split_indices(data)
     rows = np.arange(len(data)) if args.all_rows else train_rows
     probe = LECProbe(C=args.C).fit(X[rows], np.array(data.label)[rows])
-    name, gen = split_pooling(args.pooling)
-    roles = [r.strip() for r in args.roles.split(",")]
-    if not roles or set(roles) - set(ROLES):
-        raise InputError(f"--roles takes prompt, response or both (comma-separated), not {args.roles!r}")
-    path = save_probe(probe, args.out, task=args.task or data.name, layer=args.layer, pooling=name, roles=roles,
-                      input_format=dataclasses.asdict(input_format(loaded, gen)), max_length=_window(args),
-                      model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind},
-                      data=[str(d) for d in args.data], trained_rows=int(len(rows)))
+    path = _save(probe, args, loaded, args.pooling, args.layer, data.subset(rows))
     print(f"probe written to {path} ({len(rows)} rows, layer {args.layer}, {args.pooling})")
     return 0
 
@@ -100,3 +93,58 @@ def fetch_models(args) -> int:
     for name, path in fetch_all(args.names or None, args.force).items():
         print(f"{name}: {path}")
     return 0
+
+
+def panel(args) -> int:
+    """The stress panel of a task over a grid of layers, poolings and C; optionally the shipped probe."""
+    from . import panel as stress
+    from .operating import fold_platt
+    _set_threads(args.threads)
+    loaded = load_model(args.model, args.revision)
+    data, evals = stress.load_panel_data(args.task, args.data, args.negative_data or [], args.eval_data or [],
+                                         args.cap, args.eval_cap, args.heldout)
+    poolings = tuple(args.pooling or ["mean"])
+    feats = _pooled_features(args, loaded, data.train, poolings)
+    data = stress.PanelData(data.task, data.train, excluded=frozenset(args.exclude or []))
+    eval_feats = {name: (_pooled_features(args, loaded, ds, poolings), y) for name, (ds, y) in evals.items()}
+    layers = args.layer or list(range(1, loaded.num_layers + 1))
+    result = stress.run_grid(feats, data, eval_feats, layers, poolings, args.C_grid or [args.C], args.threshold_rule,
+                             args.max_fpr)
+    result["model"] = {"id": loaded.model_id, "kind": loaded.kind, "layers": loaded.num_layers}
+    result["data"], result["exclude"] = [str(d) for d in args.data + (args.negative_data or [])], args.exclude or []
+    title = f"{Path(loaded.model_id).name}"
+    stress.save(result, Path(args.out), title)
+    print((Path(args.out) / "panel.md").read_text())
+    if args.probe_out:
+        best = result["best"]
+        config = stress.best_config(result)
+        X = np.asarray(feats[best["pooling"]][:, best["layer"]], np.float64)
+        rows = np.flatnonzero(data.trainable)
+        if sorted(set(data.train.label))[0] != data.negative:
+            raise InputError(f"the negative label {data.negative!r} must sort first for the calibration to fold")
+        probe = fold_platt(LECProbe(C=best["C"]).fit(X[rows], np.array(data.train.label)[rows]), *config["platt"])
+        path = _save(probe, args, loaded, best["pooling"], best["layer"], data.train.subset(rows),
+                     threshold=best["threshold"],
+                     operating_point={"rule": config["rule"], "platt": config["platt"], "max_fpr": args.max_fpr,
+                                      "panel": str(Path(args.out) / "panel.json")})
+        print(f"calibrated probe written to {path} (threshold {best['threshold']})")
+    return 0
+
+
+def _pooled_features(args, loaded, data, poolings):
+    return extract(loaded, data.text, data.system, max_length=_window(args), batch_size=args.batch_size,
+                   cache=args.cache, poolings=poolings, desc=f"features {Path(loaded.model_id).name} {data.name}")
+
+
+def _save(probe, args, loaded, pooling: str, layer: int, data, **meta):
+    """Save a probe with the meta the exporter reads (task, layer, pooling, roles, input format, window, model)."""
+    name, gen = split_pooling(pooling)
+    roles = [r.strip() for r in args.roles.split(",")]
+    if not roles or set(roles) - set(ROLES):
+        raise InputError(f"--roles takes prompt, response or both (comma-separated), not {args.roles!r}")
+    return save_probe(probe, args.out if not getattr(args, "probe_out", None) else args.probe_out,
+                      task=args.task or data.name, layer=layer, pooling=name, roles=roles,
+                      input_format=dataclasses.asdict(input_format(loaded, gen)), max_length=_window(args),
+                      model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind},
+                      data=[str(d) for d in args.data + (getattr(args, "negative_data", None) or [])],
+                      trained_rows=len(data), **meta)

@@ -93,7 +93,7 @@ def load_model(name_or_path: str, revision: str | None = None, gguf_file: str | 
         raise InputError(f"cannot load model {name_or_path!r}: {e}") from None
     decoder = config.model_type in DECODER_TYPES or any(
         a.endswith("ForCausalLM") for a in (config.architectures or []))
-    attn = "eager" if config.model_type.startswith("deberta") else "sdpa"
+    attn = "eager" if config.model_type.startswith(("deberta", "mpnet")) else "sdpa"  # no sdpa in these
     cls = AutoModelForCausalLM if decoder else AutoModel
     model = cls.from_pretrained(name_or_path, revision=revision, dtype=torch.float32, attn_implementation=attn)
     model.eval()
@@ -181,7 +181,7 @@ def hidden_states(loaded: LoadedModel, input_ids, attention_mask, token_type_ids
     if loaded.kind == "decoder":
         kwargs["position_ids"] = position_ids(attention_mask)
         kwargs["use_cache"] = False
-    elif token_type_ids is not None and loaded.model.config.type_vocab_size > 0:
+    elif token_type_ids is not None and getattr(loaded.model.config, "type_vocab_size", 0) > 0:  # MPNet: none
         kwargs["token_type_ids"] = token_type_ids
     with without_final_norm(loaded.base) as base:
         return base(**kwargs).hidden_states

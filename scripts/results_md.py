@@ -35,7 +35,11 @@ def main(intro: Path | None = None) -> None:
     sweeps = {}
     for path in sorted((DOCS / "results").glob("*/*/sweep.json")):
         sweeps[(path.parent.parent.name, path.parent.name)] = json.loads(path.read_text())
-    parts = [intro.read_text() if intro else "# Results", "", "## Summary", "", *summary_rows(sweeps), ""]
+    stress = DOCS / "results" / "stress" / "README.md"  # the stress panel (issue 9), scripts/stress_md.py
+    parts = [intro.read_text() if intro else "# Results", "",
+             *([stress.read_text().replace("](", "](results/stress/").replace("](results/stress/http", "](http"), ""]
+               if stress.exists() else []),
+             "## Summary (leave-one-source-out sweeps, v1 data)", "", *summary_rows(sweeps), ""]
     for model, task in sweeps:
         folder = f"results/{model}/{task}"
         cs, pi, extra = CAPS.get(model, DEFAULT_CAPS)

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import MAX_LENGTH, build, sentences
+from conftest import MAX_LENGTH, build, int8_score_bound, sentences
 from lec_onnx import ArtifactError, Classifier, InputError
 from lec_onnx.cli import main
 from lec_onnx.export.features import extract
@@ -50,34 +50,6 @@ def test_graph_matches_torch_reference_in_padded_batches(request, kind, tiny_dec
         assert parity["passed"] and parity["int8"]["label_agreement"] >= 0.99
         assert abs(parity["int8"]["f1_torch"] - parity["int8"]["f1_onnx"]) <= 0.01
         assert parity["fp32"]["max_abs_score_diff"] <= 1e-4
-
-
-def pooled_states(graph_path, feeds, task):
-    """The int8 or fp32 graph's pooled state feeding a task's head (the Gemm's input), per feed."""
-    import onnxruntime as ort
-    model = onnx.load(str(graph_path))
-    gemm = next(n for n in model.graph.node if n.name == f"head_{task}")
-    model.graph.output.append(onnx.helper.make_tensor_value_info(gemm.input[0], onnx.TensorProto.FLOAT, None))
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([gemm.input[0]], f)[0] for f in feeds]), gemm
-
-
-def int8_score_bound(artifact, task, texts, systems):
-    """How far int8 scores may be from fp32 ones, derived rather than tuned: a logistic head moves its output by at
-    most ||w|| * ||dh|| / 4 (the sigmoid's slope is at most 1/4), with dh the int8 error of the pooled state the head
-    reads. The state error is measured here, on this CPU's kernels, and itself bounded by 8-bit quantisation: with
-    U8U8 (32-bit sums on every instruction set) it stays a few percent of the state's norm."""
-    from lec_onnx.inputs import encode_fitted, model_inputs, windows
-    clf = Classifier.load(artifact)
-    feeds = [model_inputs(windows(encode_fitted(clf.tokenizer, clf.manifest.input_format, t, s, clf.max_length),
-                                  clf.max_length, 0)[:1], clf.manifest.graph.inputs) for t, s in zip(texts, systems)]
-    h8, gemm = pooled_states(artifact / "model.onnx", feeds, task)
-    h32, _ = pooled_states(artifact / "model.fp32.onnx", feeds, task)
-    error = np.linalg.norm(h8 - h32, axis=1)
-    assert (error <= 0.1 * np.linalg.norm(h32, axis=1)).all()  # 8-bit: a few % of the state, not saturation
-    weight = next(i for i in onnx.load(str(artifact / "model.onnx")).graph.initializer if i.name == gemm.input[1])
-    slope = np.linalg.norm(onnx.numpy_helper.to_array(weight))
-    return float(slope * error.max() / 4) + 1e-4  # + the fp32 graph's own distance from torch
 
 
 @pytest.mark.parametrize("kind", ["llama", "encoder-tokens", "decoder-text"])

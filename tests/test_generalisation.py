@@ -1,0 +1,166 @@
+"""Issue 9: calibration folded into the probe, the threshold rules, the stress panel, a toxicity head in the graph."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import MAX_LENGTH, int8_score_bound, labelled_rows, sentences, write_jsonl
+from lec_onnx import Classifier, InputError
+from lec_onnx.cli import main
+from lec_onnx.export.operating import choose_threshold, fit_platt, fold_platt, sigmoid
+from lec_onnx.export.panel import PanelData, evaluate, family_of, recall_at_fpr
+from lec_onnx.export.data import Dataset
+from lec_onnx.export.probe import LECProbe, load_probe, save_probe
+from test_export_runtime import torch_reference
+
+
+def separable(n=400, seed=0, shift=1.0):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.4
+    X = rng.normal(size=(n, 8)) + shift * y[:, None] * np.array([1, 0.5, 0, 0, 0, 0, 0, -0.5])
+    return X, y
+
+
+def test_folded_probe_outputs_the_calibrated_scores_of_the_unfolded_one(tmp_path):
+    X, y = separable()
+    probe = LECProbe(C=0.1).fit(X[:300], np.where(y[:300], "unsafe", "safe"))
+    a, b = fit_platt(probe.decision_function(X[300:]), y[300:])
+    assert a > 0 and (a, b) != pytest.approx((1.0, 0.0))  # a real rescaling, or the test proves nothing
+    folded = fold_platt(probe, a, b)
+    expected = sigmoid(a * probe.decision_function(X) + b)
+    np.testing.assert_allclose(folded.predict_proba(X)[:, 1], expected, rtol=1e-12)
+    # what the exporter's Gemm reads: the saved weights reload to the same calibrated scores
+    reloaded, meta = load_probe(save_probe(folded, tmp_path / "p.json", threshold=0.7, task="t"))
+    np.testing.assert_allclose(reloaded.predict_proba(X)[:, 1], expected, rtol=1e-12)
+    assert meta["threshold"] == 0.7
+    # calibrated: about as many positives as the mean score says, on the rows it was fitted on
+    assert abs(folded.predict_proba(X[300:])[:, 1].mean() - y[300:].mean()) < 0.02
+
+
+def test_folding_and_calibration_refuse_what_they_cannot_do():
+    X, y = separable()
+    with pytest.raises(InputError, match="both labels"):
+        fit_platt(np.arange(5.0), np.ones(5, bool))
+    three = LECProbe(C=0.1).fit(X, np.array(["a", "b", "c", "a"] * 100))
+    with pytest.raises(InputError, match="binary"):
+        fold_platt(three, 2.0, 0.0)
+
+
+def test_max_f1_threshold_separates_separable_scores():
+    scores = np.array([0.1, 0.2, 0.3, 0.35, 0.6, 0.7, 0.8, 0.9])
+    positive = np.array([0, 0, 0, 0, 1, 1, 1, 1], bool)
+    t = choose_threshold(scores, positive, "max-f1")
+    assert 0.35 < t <= 0.6
+
+
+def test_hard_negative_rule_flags_at_most_the_budget_and_no_fewer():
+    rng = np.random.default_rng(1)
+    hard_scores = rng.uniform(0.3, 0.9, 200)  # risky-sounding harmless texts score high
+    scores = np.concatenate([rng.uniform(0, 0.4, 300), hard_scores, rng.uniform(0.5, 1, 300)])
+    positive = np.r_[np.zeros(500, bool), np.ones(300, bool)]
+    hard = np.r_[np.zeros(300, bool), np.ones(200, bool), np.zeros(300, bool)]
+    t = choose_threshold(scores, positive, "hard-negative-fpr", hard, max_fpr=0.05)
+    assert np.mean(hard_scores >= t) <= 0.05
+    assert np.sum(hard_scores >= np.nextafter(np.sort(hard_scores)[-11], -np.inf)) == 11  # one lower: over budget
+    assert t >= choose_threshold(scores, positive, "max-f1")
+    with pytest.raises(InputError, match="hard-negative rows"):
+        choose_threshold(scores, positive, "hard-negative-fpr")
+    with pytest.raises(InputError, match="unknown threshold rule"):
+        choose_threshold(scores, positive, "best")
+
+
+def test_recall_at_fpr_counts_positives_above_the_allowed_negatives():
+    positive = np.r_[np.zeros(100, bool), np.ones(4, bool)]
+    scores = np.r_[np.arange(100) / 100, [0.985, 0.975, 0.5, 1.5]]
+    assert recall_at_fpr(positive, scores, 0.01) == 0.5  # cut at 0.98: 0.985 and 1.5 pass
+    assert recall_at_fpr(positive, scores, 0.05) == 0.75  # cut at 0.94
+
+
+def test_sources_fall_in_families_and_unknown_sources_stand_alone():
+    assert family_of("coconot", "content_safety") == "hard negatives"
+    assert family_of("system-prompt-pairs", "prompt_injection") == "system-prompt pairs"
+    assert family_of("hatecheck", "toxicity") == "hatecheck"
+    assert family_of("my-own-data", "content_safety") == "my-own-data"
+
+
+def test_panel_on_synthetic_families_beats_the_majority_baseline():
+    X, y = separable(600, 2, shift=2.0)
+    sources = ["negatives-only" if not y[i] and i % 3 == 0 else f"src{i % 3}" for i in range(600)]
+    splits = ["test" if i % 5 == 0 else "train" for i in range(600)]
+    data = PanelData("t", Dataset([str(i) for i in range(600)], list(np.where(y, "unsafe", "safe")),
+                                  [None] * 600, sources, splits))
+    Xe, ye = separable(200, 3, shift=2.0)
+    result = evaluate(X, data, 0.1, {"unseen": (Xe, ye)})
+    p = max(np.mean(y), 1 - np.mean(y))
+    majority_f1 = 2 * p * p / (1 + p)  # weighted F1 of always answering the majority label
+    assert set(result["families"]) == {"src0", "src1", "src2", "negatives-only"}
+    for row in list(result["families"].values()) + [result["eval_only"]["unseen"]]:
+        assert row["auc"] > 0.9 and row["f1"] > majority_f1 + 0.2
+    # a one-label family meets the other families' unsafe test rows: an AUC exists, the row count says so
+    lone = result["families"]["negatives-only"]
+    unsafe_test = sum(y[i] and splits[i] == "test" for i in range(600))
+    assert lone["positives"] == unsafe_test and lone["n"] == lone["family_rows"] + unsafe_test
+    assert 0 < result["threshold"] < 1 and result["platt"][0] > 0
+
+
+def test_panel_command_writes_report_and_a_calibrated_probe(tiny_encoder, tmp_path):
+    data = write_jsonl(tmp_path / "cs.jsonl", labelled_rows(240, 0))
+    unseen = write_jsonl(tmp_path / "unseen.jsonl", labelled_rows(60, 5))
+    out, probe_path = tmp_path / "panel", tmp_path / "probe.json"
+    assert main(["panel", "-m", str(tiny_encoder), "-d", str(data), "--task", "content_safety", "--eval-data",
+                 str(unseen), "--layer", "1", "--layer", "2", "--C-grid", "0.1", "--C-grid", "1",
+                 "--max-length", MAX_LENGTH, "--cache", str(tmp_path / "fc"), "-o", str(out),
+                 "--probe-out", str(probe_path)]) == 0
+    result = json.loads((out / "panel.json").read_text())
+    assert len(result["configs"]) == 4 and (out / "panel.png").stat().st_size > 0
+    assert "held out: src0" in (out / "panel.md").read_text()
+    best = next(c for c in result["configs"] if c["layer"] == result["best"]["layer"] and c["C"] == result["best"]["C"])
+    assert best["eval_only"]["unseen"]["f1"] > 0.75 and best["pooled_out_of_family"]["auc"] > 0.8
+    probe, meta = load_probe(probe_path)
+    assert meta["threshold"] == result["best"]["threshold"] and meta["operating_point"]["rule"] == "max-f1"
+    assert meta["task"] == "content_safety" and meta["layer"] == result["best"]["layer"]
+
+
+TASKS = [("content_safety", 2, "mean", 0), ("toxicity", 1, "mean", 3), ("prompt_injection", 2, "text-mean", 1)]
+
+
+def test_toxicity_head_in_one_graph_matches_torch_and_keeps_its_threshold(tiny_encoder, tmp_path, capsys):
+    from lec_onnx.export.artifact import export_artifact
+    probes = []
+    for task, layer, pooling, seed in TASKS:
+        rows = labelled_rows(200, seed, system=task == "prompt_injection")
+        if task == "toxicity":
+            rows = [dict(r, label="toxic" if r["label"] == "unsafe" else "safe") for r in rows]
+        data = write_jsonl(tmp_path / f"{task}.jsonl", rows)
+        out = tmp_path / f"{task}.json"
+        assert main(["train", "-m", str(tiny_encoder), "-d", str(data), "--layer", str(layer), "--pooling", pooling,
+                     "--task", task, "-o", str(out), "--max-length", MAX_LENGTH, "--C", "1",
+                     "--cache", str(tmp_path / "fc")]) == 0
+        probe, meta = load_probe(out)
+        save_probe(fold_platt(probe, 0.5, -0.25), out, **dict(meta, threshold=0.42))  # a calibrated, own-threshold head
+        probes.append(str(out))
+    export_artifact(str(tiny_encoder), probes, tmp_path / "artifact", max_length=int(MAX_LENGTH), stride=16,
+                    parity_rows=100, gate=False)
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
+    assert list(manifest["tasks"]) == ["content_safety", "toxicity", "prompt_injection"]
+    assert manifest["tasks"]["toxicity"]["labels"] == ["safe", "toxic"]
+    assert all(spec["threshold"] == 0.42 for spec in manifest["tasks"].values())
+    texts = sentences(8, seed=9)
+    ref = torch_reference(tiny_encoder, probes, texts, [None] * 8)
+    fp32 = Classifier.load(tmp_path / "artifact", precision="fp32").classify(texts, batch_size=3)
+    int8 = Classifier.load(tmp_path / "artifact").classify(texts)
+    for task, spec in manifest["tasks"].items():
+        got = np.array([[r[task].scores[l] for l in spec["labels"]] for r in fp32])
+        np.testing.assert_allclose(got, ref[task], atol=1e-4)
+        got8 = np.array([[r[task].scores[l] for l in spec["labels"]] for r in int8])
+        texts_systems = (texts, [None] * len(texts))
+        assert np.abs(got8 - ref[task]).max() <= int8_score_bound(tmp_path / "artifact", task, *texts_systems)
+    capsys.readouterr()  # what train and export printed
+    assert main(["classify", "-a", str(tmp_path / "artifact"), "--jsonl", texts[0], texts[1]]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for doc in docs:
+        assert {"content_safety", "toxicity", "prompt_injection"} <= set(doc)
+        assert doc["toxicity"]["flagged"] == (doc["toxicity"]["scores"]["toxic"] >= 0.42)
+        assert doc["flagged"] == any(doc[t]["flagged"] for t in manifest["tasks"])
