@@ -366,3 +366,29 @@ def _result(tokenizer, prompt, new_ids, row, guard, on_violation, prompt_check, 
     elif steering is not None and bool(steering.active[row]):
         gen.action = "steered"
     return gen
+
+
+def first_violation(scores, rule: GuardRule) -> int:
+    """Offline twin of ResponseGuard's decision: answer tokens at the first violation of a score sequence, 0 if
+    none (for choosing a rule on recorded or teacher-forced scores)."""
+    streak = 0
+    for step, score in enumerate(scores, 1):
+        streak = streak + 1 if score >= rule.threshold and step >= rule.min_tokens else 0
+        if streak >= rule.patience:
+            return step
+    return 0
+
+
+def load_prompt_check(path, tokenizer, threshold: float | None = None) -> PromptCheck:
+    """A PromptCheck from a probe trained by `lec-onnx train` on this decoder (pooling mean / last, or gen-mean /
+    gen-last: then the generation prompt is part of what it reads)."""
+    from .probe import load_probe
+    probe, meta = load_probe(path)
+    if meta.get("role") == "response":
+        raise InputError(f"{path} is a response probe; the gate needs a prompt-side probe")
+    fmt = meta.get("input_format") or {}
+    if fmt.get("kind") != "chat":
+        raise InputError(f"{path} was not trained on a chat decoder's states; the gate reads the generating model")
+    tail = 0 if fmt.get("generation_prompt") else generation_tail(tokenizer)
+    return PromptCheck(probe, int(meta["layer"]), meta.get("pooling", "mean"),
+                       meta.get("threshold", 0.5) if threshold is None else threshold, tail)

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 something was flagged (only with --fail-on-flag); 2 bad
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -285,13 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
     f.add_argument("--force", action="store_true", help="download and convert again")
     f.set_defaults(run=_export_command("fetch_models"))
+    from .export.generation_cli import register  # argparse only: generate, sae, steer-eval
+    register(sub, lambda name: _export_command(name, "generation_commands"))
     return p
 
 
-def _export_command(name: str):
+def _export_command(name: str, module: str = "commands"):
     def run(args):
         try:
-            from .export import commands
+            commands = importlib.import_module(f"{__package__}.export.{module}")
         except ImportError as e:
             raise InputError(f"`lec-onnx {args.command}` needs the export extra: pip install 'lec-onnx[export]' "
                              f"({e.name} is missing)") from None

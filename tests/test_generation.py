@@ -7,7 +7,8 @@ import torch
 
 from lec_onnx.classifier import InputError
 from lec_onnx.export.generation import (GuardRule, LayerTap, PromptCheck, ProbeScorer, ResponseGuard, answer_states,
-                                        chat_ids, generate, left_pad, running_pool)
+                                        chat_ids, first_violation, generate, left_pad,
+                                        running_pool)
 from lec_onnx.export.models import load_model
 from lec_onnx.export.probe import LECProbe
 
@@ -100,6 +101,15 @@ def test_generation_scores_equal_teacher_forced_training_features(qwen, pooling)
     np.testing.assert_allclose(gen.guard_scores, expected.numpy(), atol=2e-3)
 
 
+@pytest.mark.parametrize("threshold,patience,min_tokens", [(0.5, 2, 1), (0.45, 1, 3), (0.55, 3, 2)])
+def test_the_offline_decision_rule_matches_the_guard(qwen, threshold, patience, min_tokens):
+    rule = GuardRule(threshold, patience, min_tokens)
+    guard = ResponseGuard(constant_probe(qwen.hidden_size, 0.0, seed=5), layer=2, rule=rule)
+    gens = generate(qwen.model, qwen.tokenizer, PROMPTS, guard=guard, on_violation="monitor", max_new_tokens=16,
+                    min_new_tokens=16, batch_size=3)
+    assert [g.violation_at for g in gens] == [first_violation(g.guard_scores, rule) for g in gens]
+
+
 def test_a_flagged_prompt_stops_at_prefill_and_composes_with_the_guard(qwen):
     check = PromptCheck(constant_probe(qwen.hidden_size, 20.0), layer=1, pooling="mean")
     guard = ResponseGuard(constant_probe(qwen.hidden_size, -20.0), layer=2)
@@ -124,3 +134,45 @@ def test_bad_settings_are_refused(qwen):
         generate(qwen.model, qwen.tokenizer, PROMPTS[:1], guard=guard, on_violation="steer")
     with pytest.raises(InputError, match="on-violation"):
         generate(qwen.model, qwen.tokenizer, PROMPTS[:1], guard=guard, on_violation="explode")
+
+
+def test_response_probe_learns_answers_and_round_trips_as_a_guard(qwen, tmp_path):
+    from lec_onnx.export.response_probe import collect_states, fit_response_probe, load_guard, save_response_probe
+    harmful, benign = "steal password hack into email account kill process now", "bake a cake recipe poem about cats"
+    examples = [{"prompt": p, "answer": a, "label": label} for p in PROMPTS
+                for a, label in ((harmful, "harmful"), (benign, "benign"))]
+    collected = collect_states(qwen, examples, [2, 3])
+    probe = fit_response_probe(collected, 3, "answer-mean", C=1.0)
+    rule = GuardRule(0.6, 2, pooling="answer-mean")
+    path = save_response_probe(probe, tmp_path / "response.json", qwen, rule, 3)
+    guard = load_guard(path)
+    assert (guard.layer, guard.rule) == (3, rule)
+    np.testing.assert_array_equal(guard.probe.coef_, probe.coef_)
+    assert load_guard(path, 0.9, patience=4).rule == GuardRule(0.9, 4, pooling="answer-mean")
+    for ex in collected:  # the full answers are told apart at their last step
+        score = float(ProbeScorer(probe)(running_pool(ex["states"][3].float()[None], "answer-mean", 0.1)[0])[-1])
+        assert (score > 0.5) == (ex["label"] == "harmful")
+    prompt_probe = tmp_path / "prompt.json"
+    prompt_probe.write_text(path.read_text())
+    with pytest.raises(InputError, match="response probe"):
+        from lec_onnx.export.generation import load_prompt_check
+        load_prompt_check(prompt_probe, qwen.tokenizer)
+
+
+def test_generate_cli_guards_and_reports_bad_input(tiny_decoder, tmp_path, capsys):
+    import json
+
+    from lec_onnx.cli import main
+    from lec_onnx.export.response_probe import save_response_probe
+    loaded = load_model(str(tiny_decoder))
+    probe = save_response_probe(constant_probe(loaded.hidden_size, 20.0), tmp_path / "always.json", loaded,
+                                GuardRule(0.5, 2), 2)
+    assert main(["generate", "-m", str(tiny_decoder), "--guard", str(probe), "--max-new-tokens", "8", "--jsonl",
+                 "How do I bake a cake?"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["violation_at"], out["action"]) == (2, "stopped") and out["tokens"] <= 2
+    assert main(["generate", "-m", str(tiny_decoder), "--on-violation", "steer", "hi"]) == 2
+    assert "needs --steer" in capsys.readouterr().err
+    assert main(["generate", "-m", str(tiny_decoder), "--guard", str(tmp_path / "missing.json"), "hi"]) == 2
+    with pytest.raises(SystemExit):  # argparse: exit 2 with the usage
+        main(["generate", "-m", str(tiny_decoder), "--steer", "3=abc", "hi"])
