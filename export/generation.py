@@ -208,8 +208,14 @@ def layer_states(model: torch.nn.Module, layer: int, input_ids: torch.Tensor,
 
     tap = LayerTap(model, layer, keep)
     with torch.inference_mode(), tap.attached(), contextlib.suppress(StopForward):
-        model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+              use_cache=False)
     return got[0]
+
+
+def positions(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Position ids that follow a left-padded mask (as `generate` computes them)."""
+    return None if attention_mask is None else (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def chat_ids(tokenizer, prompt: str, system: str | None = None, generation_prompt: bool = True) -> list[int]:
@@ -311,6 +317,21 @@ def _plan(guard, on_violation, prompt_check, steering):
     return criteria
 
 
+@contextlib.contextmanager
+def readers_attached(model, mask: torch.Tensor, guard=None, prompt_check=None, steering=None):
+    """The hooks of one batch, in the order they must run on a shared layer: prompt check, guard, steering."""
+    with contextlib.ExitStack() as stack:
+        if prompt_check is not None:
+            prompt_check.mask = mask
+            stack.enter_context(LayerTap(model, prompt_check.layer, prompt_check).attached())
+        if guard is not None:
+            guard.reset(mask.shape[0])
+            stack.enter_context(LayerTap(model, guard.layer, guard).attached())
+        if steering is not None:
+            stack.enter_context(steering.attached(mask.shape[0]))
+        yield
+
+
 def generate(model, tokenizer, prompts: list[str], systems: list[str | None] | None = None,
              guard: ResponseGuard | None = None, on_violation: str = "stop", prompt_check: PromptCheck | None = None,
              steering=None, max_new_tokens: int = 64, batch_size: int = 1,
@@ -324,15 +345,7 @@ def generate(model, tokenizer, prompts: list[str], systems: list[str | None] | N
     for start in range(0, len(prompts), batch_size):
         batch = list(range(start, min(start + batch_size, len(prompts))))
         ids, mask = left_pad([chat_ids(tokenizer, prompts[i], systems[i]) for i in batch], pad_id)
-        with contextlib.ExitStack() as stack:
-            if prompt_check is not None:
-                prompt_check.mask = mask
-                stack.enter_context(LayerTap(model, prompt_check.layer, prompt_check).attached())
-            if guard is not None:
-                guard.reset(len(batch))
-                stack.enter_context(LayerTap(model, guard.layer, guard).attached())
-            if steering is not None:
-                stack.enter_context(steering.attached(len(batch)))
+        with readers_attached(model, mask, guard, prompt_check, steering):
             with torch.inference_mode():
                 out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                      do_sample=False, pad_token_id=pad_id,

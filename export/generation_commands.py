@@ -72,3 +72,28 @@ def generate(args) -> int:
         print(f"> {g.prompt}\n{g.text}" + (f"\n[{'; '.join(notes)}]" if notes else "") + "\n")
     sys.stdout.flush()
     return 0
+
+
+def sae_harvest(args) -> int:
+    from .steering_eval import sae_harvest as run
+    return run(args)
+
+
+def sae_train(args) -> int:
+    from .steering_eval import sae_train as run
+    return run(args)
+
+
+def sae_features(args) -> int:
+    from .steering_eval import sae_features as run
+    return run(args)
+
+
+def sae_layers(args) -> int:
+    from .steering_eval import sae_layers as run
+    return run(args)
+
+
+def steer_eval(args) -> int:
+    from .steering_eval import steer_eval as run
+    return run(args)

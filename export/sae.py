@@ -103,7 +103,7 @@ class TopKSAE(nn.Module):
             aux_recon = torch.zeros_like(pre).scatter_(-1, dead_index, dead_values) @ self.W_dec
             aux = (aux_recon - residual).pow(2).sum(-1).mean() / variance
         total = mse + self.cfg.aux_coef * aux
-        return total, {"fvu": float(mse), "aux": float(aux), "dead": float(dead.float().mean())}
+        return total, {"fvu": float(mse.detach()), "aux": float(aux.detach()), "dead": float(dead.float().mean())}
 
 
 def fvu(sae: TopKSAE, x: torch.Tensor, batch: int = 4096) -> float:
