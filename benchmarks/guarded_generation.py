@@ -105,11 +105,11 @@ def guard_label(row: dict) -> str:
     return "harmful" if row["kind"] == "harmful" and not row["refused"] else "benign"
 
 
-def training_examples(own: list[dict], pairs_path: Path | None) -> list[dict]:
+def training_examples(own: list[dict], pairs_path: Path | None, pairs_limit: int | None = None) -> list[dict]:
     """The model's own answers labelled by guard_label, plus both answers of every refusal pair (refusal: benign,
     compliance: harmful)."""
     examples = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r)} for r in own]
-    for pair in _jsonl(pairs_path) if pairs_path else []:
+    for pair in (_jsonl(pairs_path) if pairs_path else [])[:pairs_limit]:
         examples.append({"prompt": pair["prompt"], "answer": pair["refusal"], "label": "benign"})
         examples.append({"prompt": pair["prompt"], "answer": pair["compliance"], "label": "harmful"})
     return examples
@@ -147,7 +147,7 @@ def choose_rule(dev_rows, dev_scores, max_false_stop: float):
         if m["false_stop_rate"] > max_false_stop:
             continue
         key = (m["stopped_32"], -m["false_stops"], -(m["latency_median"] or 99))
-        if best is None or key > best[0]:
+        if best is None or key >= best[0]:  # ties: the later, more conservative rule (higher threshold)
             best = (key, rule, m)
     return best
 
@@ -161,7 +161,7 @@ def train_probe(args) -> int:
     from lec_onnx.export.generation import ProbeScorer
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
-    train_ex = training_examples(_jsonl(args.train), Path(args.pairs) if args.pairs else None)
+    train_ex = training_examples(_jsonl(args.train), Path(args.pairs) if args.pairs else None, args.pairs_limit)
     dev_rows = _jsonl(args.dev)
     dev_ex = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r), "row": r}
               for r in dev_rows if r["token_ids"]]
@@ -240,6 +240,60 @@ def evaluate(args) -> int:
     return 0
 
 
+def score(args) -> int:
+    """Teacher-forced guard scores of stored generations: the states the guard read while generating these very
+    tokens (tests/test_generation.py checks that the two agree), so violation steps need no second generation."""
+    import torch
+    from lec_onnx.export.generation import ProbeScorer, first_violation
+    from lec_onnx.export.models import load_model
+    from lec_onnx.export.response_probe import collect_states, load_guard, running_features
+    torch.set_num_threads(args.threads)
+    loaded, guard = load_model(args.model), load_guard(args.guard)
+    rows = [r for r in _jsonl(args.generations) if r["token_ids"]]
+    examples = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r), "row": r} for r in rows]
+    scorer = ProbeScorer(guard.probe)
+    with Path(args.out).open("w") as f:
+        for ex in collect_states(loaded, examples, [guard.layer]):
+            scores = scorer(running_features(ex["states"][guard.layer], guard.rule.pooling, guard.rule.alpha))
+            scores = [round(float(x), 4) for x in scores]
+            f.write(json.dumps(dict(ex["row"], guard_scores=scores,
+                                    violation_at=first_violation(scores, guard.rule))) + "\n")
+    return 0
+
+
+def report(args) -> int:
+    """The table of docs/guarded-generation.md from an `evaluate` JSONL."""
+    rows = _jsonl(args.results)
+    m = stop_metrics(rows, [r["violation_at"] for r in rows])
+    refused_harmful = [r for r in rows if r["kind"] == "harmful" and r["refused"]]
+    timed = _jsonl(args.timing) if args.timing else [r for r in rows if "batch" in r]
+    batches = {r["batch"]: r for r in timed}.values()
+    plain = sum(b["batch_seconds_plain"] for b in batches)
+    guard = sum(b["batch_seconds_guard"] for b in batches)
+    steps = sum(b["batch_steps"] for b in batches)
+    ratios = [b["batch_seconds_guard"] / b["batch_seconds_plain"] - 1 for b in batches] or [float("nan")]
+    identical = sum(r["identical"] for r in timed)
+    plain = plain or float("nan")
+    lines = [
+        "| measure | value |", "|---|---|",
+        f"| harmful prompts answered (not refused) | {m['harmful']} of {sum(r['kind'] == 'harmful' for r in rows)} |",
+        f"| answered harmful completions stopped (within {args.max_new_tokens} tokens) | "
+        f"{100 * m['stopped']:.0f}% ({round(m['stopped'] * m['harmful'])}/{m['harmful']}) |",
+        f"| stopped within their first 32 tokens | {100 * m['stopped_32']:.0f}% "
+        f"({round(m['stopped_32'] * m['harmful'])}/{m['harmful']}) |",
+        f"| detection latency, median / p90 (answer tokens) | {m['latency_median']} / {m['latency_p90']} |",
+        f"| false stops on benign prompts | {100 * m['false_stop_rate']:.1f}% ({m['false_stops']}/{m['benign']}) |",
+        f"| refused harmful prompts the guard also stopped | "
+        f"{sum(r['violation_at'] > 0 for r in refused_harmful)}/{len(refused_harmful)} |",
+        f"| overhead per generated token (total guarded / plain time - 1) | {100 * (guard / plain - 1):+.2f}% |",
+        f"| overhead, median over batches | {100 * float(np.median(ratios)):+.2f}% |",
+        f"| plain: ms per decode step (batch of {args.batch_size}) | {1000 * plain / max(1, steps):.1f} |",
+        f"| guarded answers token-identical to plain (monitor mode) | {identical}/{len(timed)} |",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -258,6 +312,7 @@ def main(argv=None) -> int:
     t.add_argument("--train", required=True, help="JSONL from `generate --set train`")
     t.add_argument("--dev", required=True, help="JSONL from `generate --set dev`")
     t.add_argument("--pairs", help="refusal_pairs.jsonl (prompt, refusal, compliance)")
+    t.add_argument("--pairs-limit", type=int, help="use only the first N refusal pairs")
     t.add_argument("--layer", type=int, action="append", required=True)
     t.add_argument("--alpha", type=float, default=0.2, help="EMA weight of the newest state")
     t.add_argument("--C", type=float, default=0.05)
@@ -276,6 +331,19 @@ def main(argv=None) -> int:
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--out", required=True)
     e.set_defaults(run=evaluate)
+    c = sub.add_parser("score", help="teacher-forced guard scores and violation steps of stored generations")
+    c.add_argument("--model", default=str(Path.home() / ".cache/lec-onnx/models/Qwen2.5-Coder-0.5B-Instruct"))
+    c.add_argument("--guard", required=True)
+    c.add_argument("--generations", required=True, help="JSONL from `generate`")
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--out", required=True)
+    c.set_defaults(run=score)
+    r = sub.add_parser("report", help="the markdown table from an evaluate JSONL")
+    r.add_argument("results", help="JSONL with violation_at per prompt (from evaluate or score)")
+    r.add_argument("--timing", help="JSONL of an evaluate run (plain vs guarded wall times), if not the results")
+    r.add_argument("--max-new-tokens", type=int, default=48)
+    r.add_argument("--batch-size", type=int, default=8)
+    r.set_defaults(run=report)
     args = p.parse_args(argv)
     return args.run(args)
 

@@ -38,9 +38,11 @@ def open_harvest(folder: Path, model_id: str, layer: int, d_model: int, capacity
     return acts, meta
 
 
-def harvest(loaded, layer: int, items: list, out, tokens: int, batch_size: int = 8, to_sequences=None) -> dict:
-    """Write layer `layer`'s states of token sequences until `tokens`. items: token id lists (chat-formatted
-    prompt + answer), or anything to_sequences(batch) turns into them (e.g. prompts answered on the fly)."""
+def harvest(loaded, layer: int, items: list, out, tokens: int, batch_size: int = 8, to_sequences=None,
+            skip: int = 1) -> dict:
+    """Write layer `layer`'s states of token sequences until `tokens`, without the first `skip` positions of each
+    (at least position 0). items: token id lists (chat-formatted prompt + answer), or anything
+    to_sequences(batch) turns into them (e.g. prompts answered on the fly)."""
     folder = Path(out)
     acts, meta = open_harvest(folder, loaded.model_id, layer, loaded.hidden_size, tokens)
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
@@ -52,8 +54,8 @@ def harvest(loaded, layer: int, items: list, out, tokens: int, batch_size: int =
             batch = items[start:start + batch_size]
             ids, mask = left_pad(to_sequences(batch) if to_sequences else batch, pad)
             states = layer_states(loaded.model, layer, ids, mask)
-            keep = mask.bool().clone()
-            keep[torch.arange(len(keep)), (mask == 0).sum(1)] = False  # each sequence's first real position
+            real = (mask.long().cumsum(1) - 1) * mask  # position within each left-padded sequence
+            keep = mask.bool() & (real >= max(1, skip))
             rows = states[keep].half().numpy()[:meta["capacity"] - meta["tokens"]]
             acts[meta["tokens"]:meta["tokens"] + len(rows)] = rows
             acts.flush()

@@ -67,9 +67,16 @@ def sae_harvest(args) -> dict:
                 answers[i] = g.token_ids
         return [chat_ids(tok, p)[:args.max_length] + list(a or []) for p, a in zip(prompts, answers)]
 
-    meta = harvest(loaded, args.layer, rows, args.out, args.tokens, batch_size=8, to_sequences=sequences)
+    meta = harvest(loaded, args.layer, rows, args.out, args.tokens, batch_size=8, to_sequences=sequences,
+                   skip=shared_prefix(tok))
     print(json.dumps(meta))
     return 0
+
+
+def shared_prefix(tokenizer) -> int:
+    """Tokens every chat-formatted prompt starts with (e.g. a default system prompt): identical states each time."""
+    a, b = chat_ids(tokenizer, "alpha"), chat_ids(tokenizer, "Zebra 42")
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 def sae_train(args) -> int:
