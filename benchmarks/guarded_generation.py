@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,9 @@ def prompts_for(which: str, harmful: int, benign: int) -> list[dict]:
 
 
 def done_ids(path: Path) -> set[str]:
-    return {json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()} if path.exists() else set()
+    if not path.exists():
+        return set()
+    return {json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()}
 
 
 def generate_set(args) -> int:
@@ -78,7 +81,10 @@ def generate_set(args) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     todo = [p for p in prompts_for(args.set, args.harmful, args.benign) if p["id"] not in done_ids(out)]
-    todo.sort(key=lambda p: len(p["prompt"]))  # similar lengths pad less
+    if args.order == "length":  # similar lengths pad less; hash order keeps a cut-short run an unbiased sample
+        todo.sort(key=lambda p: len(p["prompt"]))
+    else:
+        todo.sort(key=lambda p: p["id"])
     loaded = load_model(args.model)
     with out.open("a") as f, tqdm(total=len(todo), desc=f"generate {args.set}", unit="prompt") as bar:
         for start in range(0, len(todo), args.batch_size):
@@ -211,18 +217,18 @@ def evaluate(args) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    todo = [p for p in prompts_for(args.set, args.harmful, args.benign) if p["id"] not in done_ids(out)]
-    todo.sort(key=lambda p: len(p["prompt"]))
+    todo = sorted((p for p in prompts_for(args.set, args.harmful, args.benign) if p["id"] not in done_ids(out)),
+                  key=lambda p: p["id"])
     loaded = load_model(args.model)
     guard = load_guard(args.guard)
     with out.open("a") as f, tqdm(total=len(todo), desc=f"evaluate {args.set}", unit="prompt") as bar:
         for n, start in enumerate(range(0, len(todo), args.batch_size)):
             batch = todo[start:start + args.batch_size]
             prompts = [p["prompt"] for p in batch]
-            run_plain = lambda: generate(loaded.model, loaded.tokenizer, prompts, max_new_tokens=args.max_new_tokens,
-                                         batch_size=len(batch))
-            run_guard = lambda: generate(loaded.model, loaded.tokenizer, prompts, guard=guard, on_violation="monitor",
-                                         max_new_tokens=args.max_new_tokens, batch_size=len(batch))
+            common = {"max_new_tokens": args.max_new_tokens, "batch_size": len(batch)}
+            run_plain = partial(generate, loaded.model, loaded.tokenizer, prompts, **common)
+            run_guard = partial(generate, loaded.model, loaded.tokenizer, prompts, guard=guard,
+                                on_violation="monitor", **common)
             if n % 2 == 0:
                 plain, t_plain = _timed(run_plain)
                 guarded, t_guard = _timed(run_guard)
@@ -305,6 +311,7 @@ def main(argv=None) -> int:
     g.add_argument("--max-new-tokens", type=int, default=48)
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--threads", type=int, default=1)
+    g.add_argument("--order", choices=("length", "hash"), default="length")
     g.add_argument("--out", required=True)
     g.set_defaults(run=generate_set)
     t = sub.add_parser("train-probe", help="fit the response probe on train, choose layer / pooling / rule on dev")

@@ -288,7 +288,8 @@ class PromptStop(StoppingCriteria):
 
 def generation_tail(tokenizer) -> int:
     """Tokens the generation prompt adds after the user turn (e.g. `<|im_start|>assistant\\n`)."""
-    return len(chat_ids(tokenizer, "x", generation_prompt=True)) - len(chat_ids(tokenizer, "x", generation_prompt=False))
+    with_prompt = chat_ids(tokenizer, "x", generation_prompt=True)
+    return len(with_prompt) - len(chat_ids(tokenizer, "x", generation_prompt=False))
 
 
 def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

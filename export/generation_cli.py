@@ -72,7 +72,8 @@ def _add_sae(sub, command) -> None:
     h = ss.add_parser("harvest", help="cache one layer's activations of chat prompts and the model's own answers")
     _model_args(h)
     h.add_argument("--layer", type=int, required=True)
-    h.add_argument("--data", "-d", action="append", required=True, help="JSONL with 'text' (prompts); repeatable")
+    h.add_argument("--data", "-d", action="append", required=True, help=
+                   "JSONL with text or prompt (+ token_ids: an answer); train split rows only; repeatable")
     h.add_argument("--tokens", type=int, default=500_000, help="stop after this many tokens")
     h.add_argument("--answer-tokens", type=int, default=32, help="greedy answer tokens per prompt (0: prompts only)")
     h.add_argument("--max-length", type=int, default=256)

@@ -102,7 +102,8 @@ def train_sae(acts: np.ndarray, cfg: SAEConfig, batch_size: int = 1024, lr: floa
         opt.step()
         sae.normalise_decoder()
         if step % 100 == 0:
-            log(json.dumps({"step": step, "tokens": int(sae.tokens_seen), **{k: round(v, 4) for k, v in parts.items()}}))
+            parts = {k: round(v, 4) for k, v in parts.items()}
+            log(json.dumps({"step": step, "tokens": int(sae.tokens_seen), **parts}))
         if max_minutes and time.perf_counter() - start > 60 * max_minutes:
             stopped_early = True
             break

@@ -52,8 +52,8 @@ def sae_harvest(args) -> dict:
     loaded = load_model(args.model)
     drop = heldout_hashes(args.heldout)
     rows = [r for path in args.data for r in read_jsonl(path)]
-    rows = [r for r in rows if (r.get("text") or r.get("prompt")) and _normal_hash(r.get("text") or r["prompt"])
-            not in drop]
+    rows = [r for r in rows if (r.get("text") or r.get("prompt")) and r.get("split", "train") == "train"
+            and _normal_hash(r.get("text") or r["prompt"]) not in drop]  # test rows stay unseen
     rows.sort(key=lambda r: hashlib.sha256((r.get("text") or r["prompt"]).encode()).hexdigest())  # mixed sources
     tok = loaded.tokenizer
 
@@ -226,7 +226,7 @@ def eval_items(args) -> list[dict]:
     for r in read_jsonl(shared / "steering" / "gsm8k_test.jsonl")[:args.gsm8k]:
         items.append({"set": "gsm8k", "prompt": r["question"] + "\nEnd with 'The answer is N.'",
                       "answer": str(r["answer"]).split("####")[-1].strip().replace(",", "")})
-    for i, item in enumerate(items):
+    for item in items:
         item["id"] = hashlib.sha256(item["prompt"].encode()).hexdigest()[:12]
     return items
 
