@@ -90,12 +90,13 @@ def sae_train(args) -> int:
     return 0
 
 
-def latent_means(loaded, sae, prompt: str, answer: str) -> torch.Tensor:
-    """Mean SAE activation over an answer's tokens (teacher-forced), [n_latents]."""
+def latent_stats(loaded, sae, prompt: str, answer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and max SAE activation over an answer's tokens (teacher-forced), each [n_latents]."""
     ids = loaded.tokenizer(answer, add_special_tokens=False)["input_ids"][:64]
     states = answer_states(loaded.model, sae.cfg.layer, chat_ids(loaded.tokenizer, prompt), ids)[1:]
     with torch.no_grad():
-        return sae.encode(states.float()).mean(0)
+        f = sae.encode(states.float())
+    return f.mean(0), f.max(0).values
 
 
 def sae_features(args) -> int:
@@ -104,8 +105,11 @@ def sae_features(args) -> int:
     torch.set_num_threads(args.threads)
     loaded, sae = load_model(args.model), load_sae(args.sae)
     pairs = read_jsonl(args.pairs)
-    refusals = torch.stack([latent_means(loaded, sae, p["prompt"], p["refusal"]) for p in tqdm(pairs, "refusals")])
-    complies = torch.stack([latent_means(loaded, sae, p["prompt"], p["compliance"]) for p in tqdm(pairs, "comply")])
+    refusal_stats = [latent_stats(loaded, sae, p["prompt"], p["refusal"]) for p in tqdm(pairs, "refusals")]
+    refusals = torch.stack([mean for mean, _ in refusal_stats])
+    peak = torch.stack([top for _, top in refusal_stats]).max(0).values  # the clamp grid's unit
+    complies = torch.stack([latent_stats(loaded, sae, p["prompt"], p["compliance"])[0]
+                            for p in tqdm(pairs, "comply")])
     spread = torch.sqrt((refusals.var(0) + complies.var(0)) / 2).clamp(min=1e-6)
     contrast = (refusals.mean(0) - complies.mean(0)) / spread
     ranked = []
@@ -113,7 +117,7 @@ def sae_features(args) -> int:
         ranked.append({"latent": latent, "contrast": round(float(contrast[latent]), 3),
                        "mean_refusal": round(float(refusals[:, latent].mean()), 4),
                        "mean_compliance": round(float(complies[:, latent].mean()), 4),
-                       "max_activation": round(float(refusals[:, latent].max()), 4),
+                       "max_token_activation": round(float(peak[latent]), 4),
                        "refusals_firing": round(float((refusals[:, latent] > 0).float().mean()), 3)})
         print(json.dumps(ranked[-1]))
     if args.out:
