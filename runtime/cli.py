@@ -1,6 +1,6 @@
 """`lec-onnx`: classify text with an artifact; sweep, train and export on the export side.
 
-Exit codes: 0 success; 1 something was flagged (only with --fail-on-flag); 2 bad input or usage;
+Exit codes: 0 success; 1 something was flagged (only with --fail-on-flag) or `check` failed; 2 bad input or usage;
 3 a missing, corrupt or mismatched artifact; 4 the requested provider is unavailable.
 """
 from __future__ import annotations
@@ -227,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .export.cli import register_export_commands
     p = argparse.ArgumentParser(prog="lec-onnx", description=(
         "Layer Enhanced Classification: a transformer cut at a middle layer plus logistic heads, as one ONNX graph. "
-        "`classify` and `check` need only the runtime; sweep, train, export and fetch-models need "
-        "`pip install lec-onnx[export]`."),
+        "`classify` and `check` need only the runtime; sweep, train, export, panel, generate, sae, steer-eval and "
+        "fetch-models need `pip install lec-onnx[export]`; serve needs [serve], batch --engine ray [ray]."),
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_classify_parser(sub)

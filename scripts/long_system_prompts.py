@@ -71,10 +71,14 @@ def main() -> None:
                      f"{m['false_flags']:.1%} | {m['auc']:.3f} | {m['dropped']:.0f} |")
     table = "\n".join(lines)
     print(table)
+    intro = __doc__.split("\n\n")[1].split(" Prints")[0].replace("\n", " ")
     (ROOT / "docs" / "long-system-prompts.md").write_text(
-        "# Prompt injection under long system prompts\n\n" + __doc__.split("\n\n")[1].replace("\n", " ") +
-        f"\n\nArtifact: `{clf.folder.name}` (window {clf.max_length} tokens), threshold from its manifest.\n\n"
-        + table + "\n")
+        f"# Prompt injection under long system prompts\n\n{intro}\n\n`python scripts/long_system_prompts.py "
+        f"--rows {args.rows}` (artifact `{clf.folder.name}`, window {clf.max_length} tokens, threshold from its "
+        f"manifest; the system prompt is cut in its middle to leave the text half a window).\n\n{table}\n\n"
+        "Read: attacks stay caught and ranked above ordinary messages (AUC) however long the system prompt, but "
+        "ordinary messages are flagged more often under any system prompt: the probe still takes the presence of "
+        "a system prompt as a cue (README, Limits).\n")
 
 
 if __name__ == "__main__":
