@@ -128,6 +128,8 @@ def _add_steer_eval(sub, command) -> None:
     e.add_argument("--gsm8k", type=int, default=50)
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--shared-data", default="../shared/data", help="folder with steering/ and extra/")
+    e.add_argument("--data-dir", default="data",
+                   help="the project's data/ folder (content_safety.jsonl, overrefusal.jsonl)")
     e.add_argument("--out", "-o", required=True, help="folder for items.jsonl and steer-eval.md")
     e.set_defaults(run=command("steer_eval"))
 

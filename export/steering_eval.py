@@ -215,7 +215,7 @@ def first_token_logits(model, tokenizer, prompts, prompt_check=None, steering=No
 def eval_items(args) -> list[dict]:
     """(set, id, prompt, answer) items: harmful requests, safe-but-risky prompts, MMLU, GSM8K."""
     shared = Path(args.shared_data)
-    data = Path(__file__).resolve().parent.parent / "data"
+    data = Path(args.data_dir)
     harmful, _ = prompt_sets([str(data / "content_safety.jsonl")], args.harmful, "test")
     risky = [r["text"] for r in read_jsonl(data / "overrefusal.jsonl")]
     coconot = shared / "extra" / "coconot.jsonl"
