@@ -17,7 +17,7 @@ import onnx
 import torch
 
 import lec_onnx
-from lec_onnx.check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity
+from lec_onnx.check import EXPORT_MARGIN, MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity
 from lec_onnx.classifier import Classifier
 from lec_onnx.errors import InputError
 from lec_onnx.manifest import (FP32_GRAPH, INT8_GRAPH, MANIFEST_FILE, PARITY_ROWS_FILE, ROLES, TOKENIZER_FILE,
@@ -59,9 +59,10 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
         method = {"method": quantize, "calibration": calibration, "smoothing": smoothing, "kind": loaded.kind}
         failed = _quantise_until_parity(tmp, manifest, probes, method)
         if failed and gate:
+            agreement, gap = MIN_LABEL_AGREEMENT + EXPORT_MARGIN["agreement"], MAX_F1_GAP - EXPORT_MARGIN["f1"]
             raise InputError(f"parity gate failed for {', '.join(failed)}: the int8 graph disagrees with the torch "
-                             f"probe (need >= {MIN_LABEL_AGREEMENT:.1%} label agreement and F1 within {MAX_F1_GAP}, "
-                             f"with the export margin); nothing was written to {out}")
+                             f"probe (export needs >= {agreement:.1%} label agreement and F1 within {gap:.3f}); "
+                             f"nothing was written to {out}")
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         for name in [MANIFEST_FILE] + manifest.file_names():
