@@ -8,11 +8,9 @@ import argparse
 
 
 def _probability(value: str) -> float:
-    try:
-        p = float(value)
-    except ValueError:
-        p = -1.0
-    if not 0.0 <= p <= 1.0:
+    from lec_onnx.cli import probability  # the runtime's CLI is loaded first: it registers these commands
+    p = probability(value)
+    if p is None:
         raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {value!r}")
     return p
 

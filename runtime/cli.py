@@ -212,13 +212,19 @@ def check(args) -> int:
     return 0 if all(f["passed"] for f in figures.values()) else 1
 
 
+def probability(text: str) -> float | None:
+    """The number in text if it is a probability (0 to 1), else None: for argparse types that say what they expect."""
+    try:
+        p = float(text)
+    except ValueError:
+        return None
+    return p if 0.0 <= p <= 1.0 else None
+
+
 def _threshold(value: str):
     task, sep, number = value.rpartition("=")
-    try:
-        p = float(number)
-    except ValueError:
-        p = -1.0
-    if not 0.0 <= p <= 1.0:
+    p = probability(number)
+    if p is None:
         raise argparse.ArgumentTypeError(f"expected TASK=P or P with P between 0 and 1, got {value!r}")
     return (task if sep else None), p
 
