@@ -51,7 +51,7 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
         files = parity_data or [f for _, m in probes for f in m.get("data") or []]  # training rows calibrate
         calibration = calibration_feeds(files, runtime_tokenizer(loaded.tokenizer), fmt, max_length, trunk.inputs)
         smoothing = None  # decoders: outliers migrated into the weights before export (same fp32 function)
-        if quantize in ("auto", "smooth") and smoothable(loaded.base) and calibration:
+        if quantize == "smooth" and smoothable(loaded.base) and calibration:
             smoothing = smooth_for_int8(loaded.base, calibration[: len(calibration) // 2], smooth_alpha)
         export_trunk(trunk, tmp / "trunk.onnx")
         _save_tokenizer(loaded, tmp / TOKENIZER_FILE)
@@ -151,7 +151,8 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
         failed = [t for t, p in manifest.parity.items() if not p["passed"]]
         if not failed or len(keep_fp32) >= budget:
             break
-        ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", method["calibration"][:32], tmp)
+        ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", method["calibration"][:32], tmp,
+                                                method["method"])
         keep_fp32 = ranking[:min(budget, max(1, 2 * len(keep_fp32)))]
         print(f"int8 parity missed for {', '.join(failed)}: keeping the {len(keep_fp32)} most sensitive of "
               f"{len(ranking)} weight MatMuls in fp32 and trying again")

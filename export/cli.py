@@ -108,10 +108,11 @@ def _add_export(sub, model) -> None:
     e.add_argument("--parity-data", action="append", help="labelled file per probe (same order) for the parity gate")
     e.add_argument("--parity-rows", type=int, default=400, help="test rows per task in the parity gate")
     e.add_argument("--no-fp32", action="store_true", help="skip the fp32 graph (for CUDA)")
-    e.add_argument("--quantize", default="auto", choices=["auto", "dynamic", "smooth", "static"],
-                   help="int8 method: dynamic activation scales; smooth (decoders: outliers migrated into the "
-                   "weights first, SmoothQuant); static (calibrated ranges, QDQ); auto (default): decoders smooth, "
-                   "then the better of dynamic and static on calibration rows; encoders dynamic")
+    e.add_argument("--quantize", default="auto", choices=["auto", "dynamic", "token", "smooth", "static"],
+                   help="int8 method: dynamic (one activation scale per tensor, per run); token (one scale per "
+                   "token, per run); smooth (decoders: outliers migrated into the weights first, SmoothQuant); "
+                   "static (calibrated ranges, QDQ); auto (default): encoders dynamic, decoders the best of "
+                   "dynamic, token and static on held-out calibration rows")
     e.set_defaults(run=export_command("export"))
 
 

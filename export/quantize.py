@@ -4,13 +4,18 @@ the error int8 adds.
 Methods (`lec-onnx export --quantize METHOD`):
   - dynamic: every MatMul weight and the embedding table int8 per output channel; activations quantised at run time
     with one scale per tensor (DynamicQuantizeLinear -> MatMulInteger).
+  - token: dynamic, with one activation scale per token (row) instead of per tensor: each DynamicQuantizeLinear
+    becomes a symmetric per-row quantiser around 128 (a few elementwise ops; the MatMulInteger and its per-column
+    weight zero points are unchanged). A decoder's attention-sink token and any other row with huge values get a
+    scale of their own instead of setting everyone's.
   - smooth: dynamic, on a model whose activation outliers were first migrated into the weights (smoothing.py,
     SmoothQuant); decoders only. Applied on the torch side before export, so the fp32 graph computes the same
     function and the int8 graph gets no extra op.
   - static: QDQ with activation ranges calibrated once on real inputs (min/max over the real tokens, the first
     token -- the attention sink -- left out, and a percentile clip); no run-time range computation.
-  - auto: encoders dynamic; decoders smooth when the layers allow it, then dynamic and static are both tried on
-    the calibration rows and the one with the smaller pooled-state error is kept.
+  - auto: encoders dynamic; decoders: dynamic, token and static are each tried on the calibration rows and the one
+    with the smallest pooled-state error is kept (smoothing only when asked: on SmolLM2 it lowered the last-token
+    error but raised the mean-pooled one).
 
 Why parity does not depend on the CPU's int8 path: weights and activations are both *unsigned* 8-bit (U8U8).
 onnxruntime's U8S8 kernels on x86 CPUs without VNNI (AVX2 only: most laptops, many cloud VMs) multiply with
@@ -33,7 +38,7 @@ from lec_onnx.errors import InputError
 from lec_onnx.inputs import encode_fitted, model_inputs, windows
 from lec_onnx.manifest import InputFormat
 
-METHODS = ("auto", "dynamic", "smooth", "static")
+METHODS = ("auto", "dynamic", "token", "smooth", "static")
 STATIC_PERCENTILE = 99.99
 CALIBRATION_ROWS = 64  # half calibrate (smoothing scales, static ranges), half judge the candidates
 SMOOTH_ALPHA = 0.5  # clip the rare extreme activation of a calibration set (per tensor)
@@ -58,6 +63,42 @@ def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[st
         quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8,
                          op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=list(keep_fp32),
                          nodes_to_quantize=only)
+
+
+def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
+    """quantize_int8, then every activation quantised with one scale per row of its last axis (per token)."""
+    quantize_int8(src, dst, keep_fp32, only)
+    model = onnx.load(str(dst))
+    _per_token_activations(model.graph)
+    onnx.save(model, str(dst))
+
+
+def _per_token_activations(graph: onnx.GraphProto) -> None:
+    """Replace each DynamicQuantizeLinear(x) -> (q, scale, zero point) by q = round(x / s) + 128 with s = max|x| / 127
+    over x's last axis (shape [..., 1]) and the zero point 128: symmetric, so one scalar zero point serves every
+    row (MatMulInteger takes a scalar one for its first input), and the scale broadcasts in the Mul that follows."""
+    from onnx import TensorProto, helper, numpy_helper
+    constants = {"pt.levels": np.array(127.0, np.float32), "pt.tiny": np.array(1e-12, np.float32),
+                 "pt.middle": np.array(128.0, np.float32), "pt.last_axis": np.array([-1], np.int64),
+                 "pt.zero_point": np.array(128, np.uint8)}
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "DynamicQuantizeLinear":
+            nodes.append(node)
+            continue
+        (x,), (q, scale, zero_point), p = node.input, node.output, node.name
+        nodes += [helper.make_node("Abs", [x], [f"{p}.abs"], name=f"{p}.abs"),
+                  helper.make_node("ReduceMax", [f"{p}.abs", "pt.last_axis"], [f"{p}.max"], name=f"{p}.max"),
+                  helper.make_node("Max", [f"{p}.max", "pt.tiny"], [f"{p}.range"], name=f"{p}.range"),
+                  helper.make_node("Div", [f"{p}.range", "pt.levels"], [scale], name=f"{p}.scale"),
+                  helper.make_node("Div", [x, scale], [f"{p}.scaled"], name=f"{p}.scaled"),
+                  helper.make_node("Round", [f"{p}.scaled"], [f"{p}.rounded"], name=f"{p}.rounded"),
+                  helper.make_node("Add", [f"{p}.rounded", "pt.middle"], [f"{p}.shifted"], name=f"{p}.shifted"),
+                  helper.make_node("Cast", [f"{p}.shifted"], [q], name=f"{p}.cast", to=TensorProto.UINT8),
+                  helper.make_node("Identity", ["pt.zero_point"], [zero_point], name=f"{p}.zero_point")]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def weight_matmuls(graph_path: Path) -> list[str]:
@@ -162,7 +203,7 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
         raise InputError("--quantize smooth needs a Llama-style decoder (RMSNorm -> q/k/v, gate/up -> down)")
     if method == "static" and not calibration:
         raise InputError("--quantize static needs calibration rows: probes that name their data, or --parity-data")
-    candidates = {"auto": ["dynamic", "static"] if kind == "decoder" and calibration else ["dynamic"],
+    candidates = {"auto": ["dynamic", "token", "static"] if kind == "decoder" and calibration else ["dynamic"],
                   "smooth": ["dynamic"]}.get(method, [method])
     calibrate, judge = calibration[: len(calibration) // 2], calibration[len(calibration) // 2:]
     reference = pooled_outputs(trunk, judge) if len(candidates) > 1 else None
@@ -179,9 +220,10 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
         out.with_name(f"{out.stem}.{kept}.onnx").replace(out)
         log(f"int8: kept {kept} (the smaller worst-head pooled-state error)")
     static = kept == "static"
+    activations = {"static": f"uint8, per tensor, static ranges (first token left out, {STATIC_PERCENTILE} "
+                             "percentile)", "token": "uint8, per token (symmetric, zero point 128), computed per run"}
     return {"method": ("smooth+" if smoothing else "") + kept, "weights": "uint8, per output channel",
-            "activations": "uint8, per tensor, " + (f"static ranges (first token left out, {STATIC_PERCENTILE} "
-                                                    "percentile)" if static else "dynamic (computed per run)"),
+            "activations": activations.get(kept, "uint8, per tensor, dynamic (computed per run)"),
             "smoothing": smoothing, "fp32_matmuls": list(keep_fp32),
             "calibration_rows": len(calibrate) if static or smoothing else 0, "state_error": errors}
 
@@ -189,6 +231,8 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
 def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_fp32) -> None:
     if method == "static":
         quantize_static_qdq(trunk, out, feeds, keep_fp32)
+    elif method == "token":
+        quantize_per_token(trunk, out, keep_fp32)
     else:
         quantize_int8(trunk, out, keep_fp32)
 
@@ -212,8 +256,9 @@ def calibration_feeds(files: list[str], tokenizer, input_format: InputFormat, ma
     return feeds[skip:]
 
 
-def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path) -> list[str]:
-    """Weight MatMuls, most harmful first: the relative error of the pooled outputs when only that node is int8.
+def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path, method: str = "dynamic") -> list[str]:
+    """Weight MatMuls, most harmful first: the relative error of the pooled outputs when only that node is int8
+    (quantised as `method` does it: per token for "token", per tensor otherwise).
 
     Dynamic int8 takes one activation scale per tensor, so a layer whose input has outlier values (typically a
     feed-forward down-projection) loses most; keeping a few of those in fp32 buys back parity at little speed.
@@ -226,6 +271,6 @@ def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path) -> list[str]:
     reference = outputs(trunk)
     errors = {}
     for name in tqdm(weight_matmuls(trunk), desc="int8 sensitivity", unit="node"):
-        quantize_int8(trunk, work / "one.onnx", only=[name])
+        (quantize_per_token if method == "token" else quantize_int8)(trunk, work / "one.onnx", only=[name])
         errors[name] = float(np.linalg.norm(outputs(work / "one.onnx") - reference) / np.linalg.norm(reference))
     return sorted(errors, key=errors.get, reverse=True)

@@ -111,14 +111,62 @@ def test_int8_graph_within_the_bound_of_its_quantisation(request, kind, tiny_dec
         assert np.all(np.abs(scores[meta["task"]][:, -1] - p_torch) <= lipschitz + 1e-5)
 
 
-def test_auto_smooths_decoders_and_records_the_choice(decoder_artifact):
+def test_auto_tries_three_methods_on_decoders_and_records_the_choice(decoder_artifact):
     manifest = json.loads((decoder_artifact[0] / "manifest.json").read_text())
     q = manifest["graph"]["quantization"]
-    assert q["method"] in ("smooth+dynamic", "smooth+static")
-    assert q["smoothing"]["calibration_rows"] > 0 and q["smoothing"]["first_token_in_ranges"] is False
-    assert set(q["state_error"]) == {"dynamic", "static"}
-    kept = q["method"].split("+")[1]
-    assert max(q["state_error"][kept]) == min(max(e) for e in q["state_error"].values())
+    assert q["method"] in ("dynamic", "token", "static") and q["smoothing"] is None
+    assert set(q["state_error"]) == {"dynamic", "token", "static"}
+    assert max(q["state_error"][q["method"]]) == min(max(e) for e in q["state_error"].values())
+
+
+def _one_matmul(tmp_path, weight):
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "one",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, weight.shape[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(weight, "W")])
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), tmp_path / "mm.onnx")
+    return tmp_path / "mm.onnx"
+
+
+def _run(path, x):
+    import onnxruntime as ort
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_per_token_quantiser_is_the_integer_arithmetic_it_claims(tmp_path):
+    """q = round(x / s) + 128 with s = max|x| / 127 per row, times the stored uint8 weights: recomputed in numpy."""
+    from onnx import numpy_helper
+
+    from lec_onnx.export.quantize import quantize_per_token
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((32, 24)).astype(np.float32)
+    x = rng.standard_normal((1, 10, 32)).astype(np.float32)
+    quantize_per_token(_one_matmul(tmp_path, weight), tmp_path / "q.onnx")
+    stored = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "q.onnx")).graph.initializer}
+    w_q, w_scale, w_zero = (next(v for k, v in stored.items() if k.endswith(suffix))
+                            for suffix in ("W_quantized", "W_scale", "W_zero_point"))
+    scale = np.abs(x).max(-1, keepdims=True) / 127
+    x_q = np.round(x / scale)
+    expected = (x_q @ (w_q.astype(np.float64) - w_zero)) * scale * w_scale
+    np.testing.assert_allclose(_run(tmp_path / "q.onnx", x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_one_huge_token_spoils_per_tensor_int8_not_per_token(tmp_path):
+    """A decoder's attention-sink row: per tensor, its range leaves the other rows a few levels; per token, not."""
+    from lec_onnx.export.quantize import quantize_int8, quantize_per_token
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((64, 32)).astype(np.float32)
+    x = rng.standard_normal((1, 16, 64)).astype(np.float32)
+    x[0, 0] *= 300  # the sink token
+    exact = x @ weight
+    graph = _one_matmul(tmp_path, weight)
+    errors = {}
+    for name, quantize in (("tensor", quantize_int8), ("token", quantize_per_token)):
+        quantize(graph, tmp_path / f"{name}.onnx")
+        got = _run(tmp_path / f"{name}.onnx", x)
+        errors[name] = np.linalg.norm(got[0, 1:] - exact[0, 1:]) / np.linalg.norm(exact[0, 1:])
+    assert errors["token"] < 0.02 < 0.2 < errors["tensor"]
 
 
 def test_static_qdq_and_refusals(tiny_decoder, tmp_path):
