@@ -76,29 +76,54 @@ def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: li
 def _per_token_activations(graph: onnx.GraphProto) -> None:
     """Replace each DynamicQuantizeLinear(x) -> (q, scale, zero point) by q = round(x / s) + 128 with s = max|x| / 127
     over x's last axis (shape [..., 1]) and the zero point 128: symmetric, so one scalar zero point serves every
-    row (MatMulInteger takes a scalar one for its first input), and the scale broadcasts in the Mul that follows."""
+    row (MatMulInteger takes a scalar one for its first input). The quantiser's scale output becomes 1, and the
+    row scale multiplies each MatMul's float result in a Mul of its own, before any bias is added: onnxruntime
+    fuses MatMulInteger -> Cast -> Mul -> Add(bias) into one MatMulIntegerToFloat that mis-broadcasts a
+    per-row scale (Qwen2's q/k/v biases came out 13x off), and a separate Mul keeps that pattern from matching."""
     from onnx import TensorProto, helper, numpy_helper
     constants = {"pt.levels": np.array(127.0, np.float32), "pt.tiny": np.array(1e-12, np.float32),
                  "pt.middle": np.array(128.0, np.float32), "pt.last_axis": np.array([-1], np.int64),
-                 "pt.zero_point": np.array(128, np.uint8)}
+                 "pt.zero_point": np.array(128, np.uint8), "pt.one": np.array(1.0, np.float32)}
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
-    nodes = []
+    row_scale, nodes = {}, []
     for node in graph.node:
         if node.op_type != "DynamicQuantizeLinear":
             nodes.append(node)
             continue
         (x,), (q, scale, zero_point), p = node.input, node.output, node.name
+        row_scale[q] = f"{p}.row_scale"
         nodes += [helper.make_node("Abs", [x], [f"{p}.abs"], name=f"{p}.abs"),
                   helper.make_node("ReduceMax", [f"{p}.abs", "pt.last_axis"], [f"{p}.max"], name=f"{p}.max"),
                   helper.make_node("Max", [f"{p}.max", "pt.tiny"], [f"{p}.range"], name=f"{p}.range"),
-                  helper.make_node("Div", [f"{p}.range", "pt.levels"], [scale], name=f"{p}.scale"),
-                  helper.make_node("Div", [x, scale], [f"{p}.scaled"], name=f"{p}.scaled"),
+                  helper.make_node("Div", [f"{p}.range", "pt.levels"], [row_scale[q]], name=f"{p}.row_scale"),
+                  helper.make_node("Div", [x, row_scale[q]], [f"{p}.scaled"], name=f"{p}.scaled"),
                   helper.make_node("Round", [f"{p}.scaled"], [f"{p}.rounded"], name=f"{p}.rounded"),
                   helper.make_node("Add", [f"{p}.rounded", "pt.middle"], [f"{p}.shifted"], name=f"{p}.shifted"),
                   helper.make_node("Cast", [f"{p}.shifted"], [q], name=f"{p}.cast", to=TensorProto.UINT8),
+                  helper.make_node("Identity", ["pt.one"], [scale], name=f"{p}.scale"),
                   helper.make_node("Identity", ["pt.zero_point"], [zero_point], name=f"{p}.zero_point")]
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend(_scale_rows_after_rescale(nodes, row_scale))
+
+
+def _scale_rows_after_rescale(nodes: list, row_scale: dict[str, str]) -> list:
+    """After each MatMulInteger(q, ...) -> Cast -> Mul(per-column scales), a Mul by q's row scale."""
+    from onnx import helper
+    consumer = {i: n for n in nodes for i in n.input}
+    rescales = {}  # the Mul node that turns a MatMulInteger's integers into floats -> q's row scale
+    for node in nodes:
+        if node.op_type == "MatMulInteger" and node.input[0] in row_scale:
+            cast = consumer[node.output[0]]
+            rescales[id(consumer[cast.output[0]])] = row_scale[node.input[0]]
+    out = []
+    for node in nodes:
+        out.append(node)
+        if id(node) in rescales:
+            result = node.output[0]
+            node.output[0] = f"{result}.per_column"
+            out.append(helper.make_node("Mul", [node.output[0], rescales[id(node)]], [result],
+                                        name=f"{node.name}.per_row"))
+    return out
 
 
 def weight_matmuls(graph_path: Path) -> list[str]:

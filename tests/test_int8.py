@@ -119,12 +119,17 @@ def test_auto_tries_three_methods_on_decoders_and_records_the_choice(decoder_art
     assert max(q["state_error"][q["method"]]) == min(max(e) for e in q["state_error"].values())
 
 
-def _one_matmul(tmp_path, weight):
+def _one_matmul(tmp_path, weight, bias=None):
+    """x @ W (+ bias: a Linear with bias, as Qwen2's q/k/v projections)."""
     from onnx import TensorProto, helper, numpy_helper
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "one",
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y" if bias is None else "xW"], name="mm")]
+    stored = [numpy_helper.from_array(weight, "W")]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", ["xW", "b"], ["y"], name="bias"))
+        stored.append(numpy_helper.from_array(bias, "b"))
+    graph = helper.make_graph(nodes, "one",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, weight.shape[0]])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(weight, "W")])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], stored)
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), tmp_path / "mm.onnx")
     return tmp_path / "mm.onnx"
 
@@ -134,21 +139,24 @@ def _run(path, x):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
-def test_per_token_quantiser_is_the_integer_arithmetic_it_claims(tmp_path):
-    """q = round(x / s) + 128 with s = max|x| / 127 per row, times the stored uint8 weights: recomputed in numpy."""
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_per_token_quantiser_is_the_integer_arithmetic_it_claims(tmp_path, with_bias):
+    """q = round(x / s) + 128 with s = max|x| / 127 per row, times the stored uint8 weights: recomputed in numpy.
+    With a bias: onnxruntime's MatMulIntegerToFloat fusion once scaled it wrongly (a 13x error on Qwen2)."""
     from onnx import numpy_helper
 
     from lec_onnx.export.quantize import quantize_per_token
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((32, 24)).astype(np.float32)
+    bias = (20 * rng.standard_normal(24)).astype(np.float32) if with_bias else None
     x = rng.standard_normal((1, 10, 32)).astype(np.float32)
-    quantize_per_token(_one_matmul(tmp_path, weight), tmp_path / "q.onnx")
+    quantize_per_token(_one_matmul(tmp_path, weight, bias), tmp_path / "q.onnx")
     stored = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "q.onnx")).graph.initializer}
     w_q, w_scale, w_zero = (next(v for k, v in stored.items() if k.endswith(suffix))
                             for suffix in ("W_quantized", "W_scale", "W_zero_point"))
     scale = np.abs(x).max(-1, keepdims=True) / 127
     x_q = np.round(x / scale)
-    expected = (x_q @ (w_q.astype(np.float64) - w_zero)) * scale * w_scale
+    expected = (x_q @ (w_q.astype(np.float64) - w_zero)) * scale * w_scale + (0 if bias is None else bias)
     np.testing.assert_allclose(_run(tmp_path / "q.onnx", x), expected, rtol=1e-4, atol=1e-4)
 
 
