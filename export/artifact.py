@@ -38,7 +38,7 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
                     fp32: bool = True, parity_rows: int = 400, cache: str | None = None, gate: bool = True,
                     quantize: str = "auto", smooth_alpha: float = SMOOTH_ALPHA) -> Path:
     """Build the artifact folder. Refuses (InputError) when the int8 graph fails the parity gate.
-    quantize: the int8 method (quantize.py): auto, dynamic, smooth or static."""
+    quantize: the int8 method (quantize.py): auto, dynamic, token, smooth or static."""
     probes = [load_probe(p) for p in probe_paths]
     fmt = _common_input_format(probes)
     loaded = load_model(model, revision)
