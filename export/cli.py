@@ -80,7 +80,8 @@ def _add_train(sub, model, data) -> None:
     t = sub.add_parser("train", parents=[model, data], help="fit one probe and save it as JSON")
     t.add_argument("--layer", type=int, required=True)
     t.add_argument("--pooling", default="mean",
-                   help="mean, last, first, text-mean (the text's own tokens); gen-mean or gen-last for chat decoders")
+                   help="mean, last, first, text-mean (the text's own tokens); gen-mean, gen-last or gen-text-mean for "
+                        "chat decoders (the input ends in the generation prompt)")
     t.add_argument("--task", help="task name in the artifact (default: the data file's name)")
     t.add_argument("--roles", default="prompt,response",
                    help="what the task applies to: prompt, response or both (prompt injection: prompt)")

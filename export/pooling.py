@@ -3,7 +3,9 @@
 `mean` / `first` / `last` read the formatted input's tokens; `text-mean` averages the text's own tokens only (the
 system prompt and markup are attended to, not averaged in: a long system prompt would otherwise outweigh a short
 text). For chat decoders the `gen-` variants read the same input with the generation prompt appended (where an
-aligned model decides whether to refuse). Everything is written with masks and arithmetic only, so the same code
+aligned model decides whether to refuse); `gen-text-mean` is text-mean in such an input (a causal decoder's text
+states do not depend on what follows them, so it lets a text-mean head share one graph with a `gen-last` head).
+Everything is written with masks and arithmetic only, so the same code
 exports to ONNX.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch
 
 BASE_POOLINGS = ("mean", "first", "last", "text-mean")
 ENCODER_POOLINGS = BASE_POOLINGS
-DECODER_POOLINGS = ("mean", "last", "text-mean", "gen-mean", "gen-last")
+DECODER_POOLINGS = ("mean", "last", "text-mean", "gen-mean", "gen-last", "gen-text-mean")
 GEN = "gen-"
 
 

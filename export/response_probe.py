@@ -7,6 +7,9 @@ LECProbe saved with save_probe; its meta carries role "response", the layer, the
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,8 +49,11 @@ def multi_layer_answer_states(model, layers: list[int], prompt_ids: list[int], a
     return got
 
 
-def collect_states(loaded, examples: list[dict], layers: list[int], max_answer: int = 64) -> list[dict]:
-    """Answer states (float16) per example and layer. examples: prompt, label and answer_ids or answer (text)."""
+def collect_states(loaded, examples: list[dict], layers: list[int], max_answer: int = 64,
+                   cache: Path | None = None) -> list[dict]:
+    """Answer states (float16) per example and layer. examples: prompt, label and answer_ids or answer (text).
+    With `cache`, each example's states per layer are kept as .npy files keyed by model, prompt and answer, so
+    fitting many probes and rules teacher-forces each answer once."""
     tok = loaded.tokenizer
     out = []
     for ex in tqdm(examples, desc="answer states", unit="answer"):
@@ -55,9 +61,29 @@ def collect_states(loaded, examples: list[dict], layers: list[int], max_answer: 
         answer = list(answer)[:max_answer]
         if not answer:
             continue
-        states = multi_layer_answer_states(loaded.model, layers, chat_ids(tok, ex["prompt"]), answer)
-        out.append({**ex, "states": {k: v.half() for k, v in states.items()}})
+        files = _state_files(loaded, ex["prompt"], answer, layers, cache) if cache else {}
+        states = {k: torch.from_numpy(np.load(f)) for k, f in files.items() if f.exists()}
+        missing = [k for k in layers if k not in states]
+        if missing:
+            fresh = multi_layer_answer_states(loaded.model, missing, chat_ids(tok, ex["prompt"]), answer)
+            for k, v in fresh.items():
+                states[k] = v.half()
+                if cache:
+                    _save_atomic(files[k], states[k].numpy())
+        out.append({**ex, "states": states})
     return out
+
+
+def _state_files(loaded, prompt: str, answer: list[int], layers: list[int], cache: Path) -> dict:
+    key = hashlib.sha256(json.dumps([loaded.model_id, loaded.revision, prompt, answer]).encode()).hexdigest()[:24]
+    return {k: Path(cache) / f"{key}-L{k}.npy" for k in layers}
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.partial-{os.getpid()}.npy")
+    np.save(partial, array)
+    partial.replace(path)
 
 
 def running_features(states: torch.Tensor, pooling: str, alpha: float) -> torch.Tensor:

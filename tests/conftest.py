@@ -118,7 +118,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
 # Mean pooling for the parity-gated fixtures: on random tiny models a single token's state is so weakly
 # conditioned that int8 noise moves its scores by ~0.1 (real models: see docs/results.md). Last/first-token
 # pooling is checked against torch on the fp32 graph (test_last_and_first_token_pooling_graphs).
-HEADS = {"decoder": [("content_safety", 2, "gen-mean"), ("prompt_injection", 3, "gen-mean")],
+HEADS = {"decoder": [("content_safety", 2, "gen-mean"), ("prompt_injection", 3, "gen-text-mean")],
          "encoder": [("content_safety", 2, "mean"), ("prompt_injection", 1, "text-mean")],
          "decoder-text": [("content_safety", 2, "mean"), ("prompt_injection", 3, "text-mean")],
          "llama": [("content_safety", 1, "gen-last"), ("prompt_injection", 2, "gen-last")],

@@ -159,6 +159,24 @@ def test_response_probe_learns_answers_and_round_trips_as_a_guard(qwen, tmp_path
         load_prompt_check(prompt_probe, qwen.tokenizer)
 
 
+def test_cached_answer_states_equal_fresh_ones_and_skip_the_model(qwen, tmp_path, monkeypatch):
+    from lec_onnx.export import response_probe
+    examples = [{"prompt": p, "answer": "a short answer about cats", "label": "benign"} for p in PROMPTS[:2]]
+    fresh = response_probe.collect_states(qwen, examples, [2, 3])
+    response_probe.collect_states(qwen, examples, [2], cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 2  # one file per answer and layer
+    calls = []
+    real = response_probe.multi_layer_answer_states
+    monkeypatch.setattr(response_probe, "multi_layer_answer_states",
+                        lambda model, layers, *a: calls.append(layers) or real(model, layers, *a))
+    cached = response_probe.collect_states(qwen, examples, [2, 3], cache=tmp_path)
+    assert calls == [[3], [3]]  # layer 2 read from disk, only layer 3 computed
+    assert response_probe.collect_states(qwen, examples, [2, 3], cache=tmp_path) and calls == [[3], [3]]
+    for a, b in zip(fresh, cached):
+        for layer in (2, 3):
+            torch.testing.assert_close(a["states"][layer], b["states"][layer])
+
+
 def test_generate_cli_guards_and_reports_bad_input(tiny_decoder, tmp_path, capsys):
     import json
 
@@ -176,3 +194,41 @@ def test_generate_cli_guards_and_reports_bad_input(tiny_decoder, tmp_path, capsy
     assert main(["generate", "-m", str(tiny_decoder), "--guard", str(tmp_path / "missing.json"), "hi"]) == 2
     with pytest.raises(SystemExit):  # argparse: exit 2 with the usage
         main(["generate", "-m", str(tiny_decoder), "--steer", "3=abc", "hi"])
+
+
+def _guard_benchmark():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "guarded_generation", Path(__file__).resolve().parent.parent / "benchmarks" / "guarded_generation.py")
+    gg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gg)
+    return gg
+
+
+def test_guard_prompt_sets_are_disjoint_and_benign_sources_filter():
+    gg = _guard_benchmark()
+    sets = {s: gg.prompts_for(s, 40, 40) for s in ("train", "dev", "test")}
+    ids = {s: {p["id"] for p in rows} for s, rows in sets.items()}
+    assert all(len(v) == 80 for v in ids.values())
+    assert not (ids["train"] & ids["dev"] or ids["train"] & ids["test"] or ids["dev"] & ids["test"])
+    assert gg.prompts_for("test", 40, 40) == sets["test"]  # fixed by hashes: a rerun picks the same prompts
+    hard = gg.prompts_for("train", 0, 30, ["coconot", "wildguardtest-benign"])
+    assert len(hard) == 30 and {p["source"] for p in hard} <= {"coconot", "wildguardtest-benign"}
+    assert {p["kind"] for p in hard} == {"benign"}
+    assert gg.is_refusal("I'm sorry, but I can't help with that.") and not gg.is_refusal("Sure! Here is a cake.")
+
+
+def test_guard_labels_follow_the_refusal_judge_and_the_hand_judgements():
+    gg = _guard_benchmark()
+    harmless = sorted(gg.not_harmful_answers())
+    assert len(harmless) > 10
+    row = {"id": "not-judged", "kind": "harmful", "refused": False}
+    assert gg.guard_label(row) == "harmful"
+    assert gg.guard_label(dict(row, refused=True)) == "benign"
+    assert gg.guard_label(dict(row, kind="benign")) == "benign"
+    assert gg.guard_label(dict(row, id=harmless[0])) == "benign"  # answered, but judged harmless by hand
+    rows = [row, dict(row, id=harmless[0]), dict(row, kind="benign"), dict(row, kind="benign", id="b2")]
+    m = gg.stop_metrics(rows, [5, 40, 0, 3])
+    assert (m["harmful"], m["stopped_32"], m["answered"], m["answered_stopped_32"]) == (1, 1.0, 2, 0.5)
+    assert (m["false_stops"], m["false_stop_rate"], m["latency_median"]) == (1, 0.5, 5.0)

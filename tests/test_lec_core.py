@@ -72,6 +72,8 @@ def test_features_equal_a_direct_forward(request, fixture, padding_side):
                                        rtol=1e-4)
             if loaded.kind == "decoder":
                 np.testing.assert_allclose(feats["gen-last"][i, layer], h[-1].numpy(), atol=1e-4, rtol=1e-4)
+                np.testing.assert_allclose(feats["gen-text-mean"][i, layer], feats["text-mean"][i, layer],
+                                           atol=1e-4, rtol=1e-4)  # the generation prompt comes after the text
                 np.testing.assert_allclose(feats["mean"][i, layer], h[:plain[i]].mean(0).numpy(), atol=1e-4,
                                            rtol=1e-4)
             else:
