@@ -49,7 +49,7 @@ MODELS = {m.name: m for m in (
     Model("SmolLM2-135M-Instruct", 30, "decoder",
           {"content_safety": (30, "gen-last"), "prompt_injection": (16, "gen-last")}),
     Model("Qwen2.5-Coder-0.5B-Instruct", 24, "decoder",
-          {"content_safety": (20, "gen-last"), "prompt_injection": (14, "gen-mean")}),
+          {"content_safety": (20, "gen-last"), "prompt_injection": (14, "gen-text-mean")}),
 )}
 
 
@@ -73,7 +73,7 @@ def train_probes(model: Model, work: Path, cap: int | None = None) -> list[Path]
     for task, (layer, pooling) in model.heads.items():
         out = work / model.name / "probes" / f"{task}.json"
         files, task_cap = TASK_DATA[task]
-        if not out.exists():
+        if not _probe_matches(out, layer, pooling):
             subprocess.run([sys.executable, "-m", "lec_onnx", "train", "-m", str(MODELS_DIR / model.name),
                             *[a for f in files for a in ("-d", str(ROOT / f))], "--task", task, "--layer",
                             str(layer), "--pooling", pooling, "--C", str(PROBE_C), "--max-length", str(MAX_LENGTH),
@@ -84,9 +84,28 @@ def train_probes(model: Model, work: Path, cap: int | None = None) -> list[Path]
     return probes
 
 
+def _probe_matches(path: Path, layer: int, pooling: str) -> bool:
+    """A probe trained by an earlier run is reused only if it reads the layer and pooling asked for now."""
+    from lec_onnx.export.pooling import pooling_name
+    if not path.exists():
+        return False
+    meta = json.loads(path.read_text())
+    generation_prompt = (meta.get("input_format") or {}).get("generation_prompt", False)
+    return meta["layer"] == layer and pooling_name(meta["pooling"], generation_prompt) == pooling
+
+
+def _artifact_matches(folder: Path, probes: list[Path]) -> bool:
+    """An artifact from an earlier run is reused only if its heads are these probes' (task, layer, pooling)."""
+    if not (folder / "manifest.json").exists():
+        return False
+    tasks = json.loads((folder / "manifest.json").read_text())["tasks"]
+    wanted = {m["task"]: (m["layer"], m["pooling"]) for m in (json.loads(p.read_text()) for p in probes)}
+    return {t: (spec["layer"], spec["pooling"]) for t, spec in tasks.items()} == wanted
+
+
 def export(model: Model, method: str, probes: list[Path], out: Path, parity_rows: int, fp32: bool) -> Path:
     from lec_onnx.export.artifact import export_artifact
-    if not (out / "manifest.json").exists():
+    if not _artifact_matches(out, probes):
         export_artifact(str(MODELS_DIR / model.name), [str(p) for p in probes], out, max_length=MAX_LENGTH,
                         parity_rows=parity_rows, cache=str(out.parents[1] / "features"), gate=False, quantize=method,
                         fp32=fp32)

@@ -5,6 +5,7 @@ quantisation hurts most are kept in fp32, a few more each try (up to MAX_FP32_SH
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import json
@@ -27,7 +28,8 @@ from .graph import OPSET, Trunk, export_trunk, save_with_heads, truncate
 from .models import LoadedModel, load_model, runtime_tokenizer
 from .parity import reference_rows, write_rows
 from .probe import LECProbe, load_probe
-from .quantize import SMOOTH_ALPHA, calibration_feeds, quantize_trunk, rank_by_int8_error, weight_matmuls
+from .quantize import (SMOOTH_ALPHA, calibration_feeds, head_bias_shift, pooled_outputs, quantize_trunk,
+                       rank_by_int8_error, weight_matmuls)
 from .smoothing import smooth_for_int8, smoothable
 
 MAX_FP32_SHARE = 0.25  # when int8 misses the gate, at most this share of weight MatMuls (the most sensitive) stay fp32
@@ -136,12 +138,20 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
     save_with_heads(tmp / "trunk.onnx", tmp / FP32_GRAPH, tasks, heads)
     ranking, keep_fp32 = None, []
     budget = int(MAX_FP32_SHARE * len(weight_matmuls(tmp / "trunk.onnx")))
+    calibration = method["calibration"]
+    reference = pooled_outputs(tmp / "trunk.onnx", calibration) if calibration else None
     while True:
-        # quantise the trunk alone, then append the heads: they stay exact fp32 Gemm nodes in both graphs
+        # quantise the trunk alone, then append the heads: they stay fp32 Gemm nodes in both graphs (the int8
+        # graph's biases absorb the mean logit error measured on the calibration rows)
         quantization = quantize_trunk(tmp / "trunk.onnx", tmp / "trunk.int8.onnx", method["method"],
-                                      method["calibration"], method["kind"], keep_fp32, method["smoothing"])
+                                      calibration, method["kind"], keep_fp32, method["smoothing"])
         method["method"] = quantization["method"].split("+")[-1]  # a retry keeps the method, adds fp32 MatMuls
-        save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, heads)
+        int8_heads = heads
+        if reference is not None:
+            shifts = head_bias_shift(reference, pooled_outputs(tmp / "trunk.int8.onnx", calibration), heads)
+            int8_heads = [_with_bias_shift(p, s) for p, s in zip(heads, shifts)]
+            quantization["head_bias_shift"] = {t: [round(float(x), 6) for x in s] for t, s in zip(tasks, shifts)}
+        save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, int8_heads)
         manifest.graph = dataclasses.replace(manifest.graph, int8_fp32_matmuls=len(keep_fp32),
                                              quantization=quantization)
         write_manifest(tmp, manifest)
@@ -159,6 +169,12 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
     write_manifest(tmp, manifest)
     _print_parity(manifest.parity)
     return failed
+
+
+def _with_bias_shift(probe: LECProbe, shift) -> LECProbe:
+    shifted = copy.copy(probe)
+    shifted.intercept_ = probe.intercept_ + shift
+    return shifted
 
 
 def _record(parity: dict, folder: Path, precision: str) -> None:

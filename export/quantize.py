@@ -210,6 +210,13 @@ def with_pooled_outputs(graph_path: Path) -> bytes:
     return model.SerializeToString()
 
 
+def head_bias_shift(reference: list[np.ndarray], got: list[np.ndarray], probes) -> list[np.ndarray]:
+    """Per head, the mean logit error int8 adds on the calibration rows, W (h_fp32 - h_int8) averaged over rows.
+    Added to the int8 head's bias it removes the systematic part of the error: a decoder's fixed prefix (system
+    prompt, attention-sink token) is quantised alike in every input, so its error shifts every row's logit alike."""
+    return [((r - g).mean(0) @ p.coef_.T).astype(np.float64) for r, g, p in zip(reference, got, probes)]
+
+
 def state_error(reference: list[np.ndarray], got: list[np.ndarray]) -> list[float]:
     """Per head, the median over rows of ||Δh|| / ||h||: the pooled-state error the issue's table reports."""
     return [float(np.median(np.linalg.norm(g - r, axis=1) / np.linalg.norm(r, axis=1).clip(min=1e-12)))

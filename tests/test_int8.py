@@ -100,6 +100,7 @@ def test_int8_graph_within_the_bound_of_its_quantisation(request, kind, tiny_dec
     states, scores = pooled_and_scores(artifact, texts)
     quantization = json.loads((artifact / "manifest.json").read_text())["graph"]["quantization"]
     assert quantization["weights"].startswith("uint8") and quantization["activations"].startswith("uint8")
+    shift = quantization.get("head_bias_shift", {})
     for path in probes:
         probe, meta = load_probe(path)
         pooling = ("gen-" if meta["input_format"]["generation_prompt"] else "") + meta["pooling"]
@@ -107,7 +108,8 @@ def test_int8_graph_within_the_bound_of_its_quantisation(request, kind, tiny_dec
         dh = np.linalg.norm(states[meta["task"]] - h, axis=1)
         assert np.all(dh <= state_bound(meta["layer"]) * np.linalg.norm(h, axis=1))
         p_torch = probe.predict_proba(h)[:, -1]
-        lipschitz = np.linalg.norm(probe.coef_) * dh / 4
+        # the int8 head's bias carries the calibration shift: its logit moves by at most |shift| more
+        lipschitz = (np.linalg.norm(probe.coef_) * dh + np.abs(shift.get(meta["task"], [0.0])[-1])) / 4
         assert np.all(np.abs(scores[meta["task"]][:, -1] - p_torch) <= lipschitz + 1e-5)
 
 
@@ -194,3 +196,30 @@ def test_static_qdq_and_refusals(tiny_decoder, tmp_path):
         quantize_trunk(tmp_path / "trunk.onnx", tmp_path / "q.onnx", "int4", feeds, "decoder")
     with pytest.raises(InputError, match="calibration"):
         quantize_trunk(tmp_path / "trunk.onnx", tmp_path / "q.onnx", "static", [], "decoder")
+
+
+def test_int8_heads_absorb_the_mean_logit_error_of_the_calibration_rows(decoder_artifact, tiny_decoder):
+    """The int8 graph's Gemm biases = the probe's + the recorded shift; the shift is the mean of
+    W (h_fp32 - h_int8) over the calibration rows, so after it the int8 logits are unbiased on those rows."""
+    from lec_onnx.export.artifact import _common_input_format
+    from lec_onnx.export.quantize import calibration_feeds, pooled_outputs, with_pooled_outputs
+    artifact, probes, _ = decoder_artifact
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    shift = manifest["graph"]["quantization"]["head_bias_shift"]
+    assert set(shift) == set(manifest["tasks"])
+    loaded = [load_probe(p) for p in probes]
+    feeds = calibration_feeds([f for _, m in loaded for f in m["data"]], Tokenizer.from_file(
+        str(artifact / "tokenizer.json")), _common_input_format(loaded), int(MAX_LENGTH), manifest["graph"]["inputs"])
+    graphs = {}
+    for precision, name in (("fp32", "model.fp32.onnx"), ("int8", "model.onnx")):
+        (artifact.parent / f"{precision}.pooled.onnx").write_bytes(with_pooled_outputs(artifact / name))
+        graphs[precision] = pooled_outputs(artifact.parent / f"{precision}.pooled.onnx", feeds)
+    weights = {n.name: n for n in onnx.load(str(artifact / "model.onnx")).graph.initializer}
+    names = [o.name for o in onnx.load(str(artifact.parent / "int8.pooled.onnx")).graph.output]
+    for probe, meta in loaded:
+        task = meta["task"]
+        bias = onnx.numpy_helper.to_array(weights[f"head_{task}.bias"])
+        np.testing.assert_allclose(bias, probe.intercept_ + np.array(shift[task]), atol=1e-5)
+        i = names.index(f"pooled:{task}")
+        logits = {p: graphs[p][i] @ probe.coef_.T + probe.intercept_ for p in graphs}
+        np.testing.assert_allclose((logits["fp32"] - logits["int8"]).mean(0), shift[task], atol=1e-4)
