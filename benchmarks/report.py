@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from lec_onnx.check import passes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 HEADER = """# Benchmarks
@@ -28,7 +30,8 @@ split only, C = {C}) at the layers docs/results.md chose. Columns:
 - *kept*: what the export did (`smooth+` = SmoothQuant migration folded into the weights before export);
 - *pooled-state error*: median over {rows} unseen rows of ||h_int8 - h_fp32|| / ||h_fp32||, per head;
 - *parity*: the export's gate against the torch probe on {parity_rows} test rows per task: label agreement,
-  F1 torch -> int8; **failed** when below 99 % or F1 off by more than 0.01;
+  F1 torch -> int8; **failed** when below 99 % or F1 off by more than 0.01 (the gate); export itself asks
+  for 99.5 % and 0.005, a margin for other CPUs;
 - *ms*: median `session.run` at batch 1 x 128 tokens, 1 thread; x fp32 / x PyTorch: speed-up over the fp32
   truncated graph and over the full model in PyTorch fp32 (all layers, sdpa attention) + the probes.
 """
@@ -38,7 +41,8 @@ def fmt_parity(parity: dict) -> str:
     cells = []
     for task, p in parity.items():
         q = p.get("int8", {})
-        mark = "" if p.get("passed") else " **failed**"
+        mark = (" **failed**" if not q or not passes(q) else
+                "" if passes(q, margin=True) else " (gate met, not export's margin)")
         cells.append(f"{task}: {q.get('label_agreement', 0):.1%}, {q.get('f1_torch', 0):.3f} → "
                      f"{q.get('f1_onnx', 0):.3f}{mark}")
     return "; ".join(cells)

@@ -151,6 +151,8 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
             shifts = head_bias_shift(reference, pooled_outputs(tmp / "trunk.int8.onnx", calibration), heads)
             int8_heads = [_with_bias_shift(p, s) for p, s in zip(heads, shifts)]
             quantization["head_bias_shift"] = {t: [round(float(x), 6) for x in s] for t, s in zip(tasks, shifts)}
+            print(f"int8 head biases += the mean logit error on {len(calibration)} calibration rows: " + ", ".join(
+                f"{t} {' '.join(f'{x:+.4f}' for x in s)}" for t, s in zip(tasks, shifts)))
         save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, int8_heads)
         manifest.graph = dataclasses.replace(manifest.graph, int8_fp32_matmuls=len(keep_fp32),
                                              quantization=quantization)
