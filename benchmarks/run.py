@@ -47,7 +47,7 @@ class Model:
 MODELS = {m.name: m for m in (
     Model("all-MiniLM-L6-v2", 6, "encoder", {"content_safety": (5, "mean"), "prompt_injection": (5, "text-mean")}),
     Model("SmolLM2-135M-Instruct", 30, "decoder",
-          {"content_safety": (30, "gen-last"), "prompt_injection": (16, "gen-last")}),
+          {"content_safety": (30, "gen-last"), "prompt_injection": (12, "gen-text-mean")}),
     Model("Qwen2.5-Coder-0.5B-Instruct", 24, "decoder",
           {"content_safety": (20, "gen-last"), "prompt_injection": (14, "gen-text-mean")}),
 )}
