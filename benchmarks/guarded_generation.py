@@ -216,7 +216,8 @@ def train_probe(args) -> int:
         raise SystemExit("no layer / rule met the false-stop budget on dev")
     _, probe, rule, layer, m = best
     path = save_response_probe(probe, args.out, loaded, rule, layer, dev=m, trained_rows=len(train_c),
-                               data=[str(args.train)] + ([str(args.pairs)] if args.pairs else []), chosen_on=str(args.dev))
+                               data=[str(args.train)] + ([str(args.pairs)] if args.pairs else []),
+                               chosen_on=str(args.dev))
     Path(args.out).with_suffix(".grid.json").write_text(json.dumps(results, indent=1))
     print(f"response probe written to {path}: layer {layer}, {rule}")
     return 0
@@ -338,6 +339,11 @@ def report(args) -> int:
     return 0
 
 
+def _add_cache_option(parser) -> None:
+    parser.add_argument("--cache", default="runs/guard/states",
+                        help="folder of teacher-forced answer states (.npy per answer and layer), reused across runs")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -366,8 +372,7 @@ def main(argv=None) -> int:
     t.add_argument("--C", type=float, nargs="+", default=[0.05], help="L2 strengths to try (inverse)")
     t.add_argument("--max-false-stop", type=float, default=0.0, help="false-stop budget on dev benign prompts")
     t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--cache", default="runs/guard/states",
-                   help="folder of teacher-forced answer states (.npy per answer and layer), reused across runs")
+    _add_cache_option(t)
     t.add_argument("--out", required=True)
     t.set_defaults(run=train_probe)
     e = sub.add_parser("evaluate", help="plain vs guarded (monitor) generation, alternating, one JSONL line a prompt")
@@ -386,8 +391,7 @@ def main(argv=None) -> int:
     c.add_argument("--guard", required=True)
     c.add_argument("--generations", required=True, help="JSONL from `generate`")
     c.add_argument("--threads", type=int, default=1)
-    c.add_argument("--cache", default="runs/guard/states",
-                   help="folder of teacher-forced answer states (.npy per answer and layer), reused across runs")
+    _add_cache_option(c)
     c.add_argument("--out", required=True)
     c.set_defaults(run=score)
     r = sub.add_parser("report", help="the markdown table from an evaluate JSONL")

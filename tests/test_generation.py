@@ -231,4 +231,5 @@ def test_guard_labels_follow_the_refusal_judge_and_the_hand_judgements():
     rows = [row, dict(row, id=harmless[0]), dict(row, kind="benign"), dict(row, kind="benign", id="b2")]
     m = gg.stop_metrics(rows, [5, 40, 0, 3])
     assert (m["harmful"], m["stopped_32"], m["answered"], m["answered_stopped_32"]) == (1, 1.0, 2, 0.5)
-    assert (m["false_stops"], m["false_stop_rate"], m["latency_median"]) == (1, 0.5, 5.0)
+    assert (m["false_stops"], m["false_stop_rate"]) == (1, 0.5)
+    assert m["latency_median"] == 5.0  # detection latency counts answer tokens (a step index), not time
