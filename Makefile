@@ -25,8 +25,8 @@ candidate: probes
 
 # Each probe comes out of its stress panel (docs/results.md, "Stress panel"): trained on every family of data/,
 # calibrated on out-of-family predictions (Platt scaling folded into its weights), with the threshold its rule
-# chooses. Layer, pooling and C are the ones the MiniLM panel chose (scripts/panels_minilm.sh); the results of the
-# last run are in probes/candidate/.
+# chooses. Layer, pooling and C are the ones the MiniLM panel chose (scripts/panels.sh with
+# MODEL=all-MiniLM-L6-v2); the results of the last run are in probes/candidate/.
 PANEL = $(LEC) panel -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --threads $(THREADS) --C-grid 0.01
 CS_RECIPE = --cap 600 --pooling mean --layer 5
 TOX_RECIPE = --cap 600 --pooling mean --layer 5

@@ -166,7 +166,8 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
         ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", method["calibration"][:32], tmp,
                                                 method["method"])
         keep_fp32 = ranking[:min(budget, max(1, 2 * len(keep_fp32)))]
-        print(f"int8 parity missed for {', '.join(failed)}: keeping the {len(keep_fp32)} most sensitive of "
+        missed = ", ".join(f"{t} ({_agreement(manifest.parity[t]['int8'])})" for t in failed)
+        print(f"int8 parity missed for {missed}: keeping the {len(keep_fp32)} most sensitive of "
               f"{len(ranking)} weight MatMuls in fp32 and trying again")
     write_manifest(tmp, manifest)
     _print_parity(manifest.parity)
@@ -189,11 +190,15 @@ def _record(parity: dict, folder: Path, precision: str) -> None:
             entry["passed"] = passed
 
 
+def _agreement(figures: dict) -> str:
+    return (f"labels agree {figures['label_agreement']:.2%}, F1 torch {figures['f1_torch']:.4f} vs onnx "
+            f"{figures['f1_onnx']:.4f}")
+
+
 def _print_parity(parity: dict) -> None:
     for task, e in parity.items():
         for precision in ("int8", "fp32"):
             if precision in e:
                 q = e[precision]
-                print(f"parity {task} {precision}: {e['rows']} test rows, labels agree {q['label_agreement']:.2%}, "
-                      f"F1 torch {q['f1_torch']:.4f} vs onnx {q['f1_onnx']:.4f}, max |score diff| "
+                print(f"parity {task} {precision}: {e['rows']} test rows, {_agreement(q)}, max |score diff| "
                       f"{q['max_abs_score_diff']:.2e}")

@@ -112,6 +112,7 @@ def panel(args) -> int:
                              args.max_fpr)
     result["model"] = {"id": loaded.model_id, "kind": loaded.kind, "layers": loaded.num_layers}
     result["data"], result["exclude"] = [str(d) for d in args.data + (args.negative_data or [])], args.exclude or []
+    result["cap"], result["eval_cap"] = args.cap, args.eval_cap
     title = f"{Path(loaded.model_id).name}"
     stress.save(result, Path(args.out), title)
     print((Path(args.out) / "panel.md").read_text())

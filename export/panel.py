@@ -142,10 +142,9 @@ def out_of_family_scores(X: np.ndarray, data: PanelData, C: float) -> tuple[np.n
     return z, complement
 
 
-def family_rows(data: PanelData, p: np.ndarray, threshold: float, complement: dict | None = None) -> dict:
-    """One panel row per family: its rows, with the other families' test rows of the other label when it has
-    one label only (scored by the complement's probe, or by p when no complement is given)."""
-    rows = {}
+def family_sets(data: PanelData, p: np.ndarray, complement: dict | None = None):
+    """(family, positive, scores, rows of the family) per family: its rows, with the other families' test rows of
+    the other label when it has one label only (scored by the complement's probe, or by p when none is given)."""
     done = ~np.isnan(p)
     for fam in sorted(set(data.families)):
         held = (data.families == fam) & done
@@ -159,8 +158,13 @@ def family_rows(data: PanelData, p: np.ndarray, threshold: float, complement: di
                 idx = np.flatnonzero(~held & data.test & (data.y != labels.pop()) & done)
                 pc = p[idx]
             y, scores = np.concatenate([y, data.y[idx]]), np.concatenate([scores, pc])
-        rows[fam] = row_metrics(y, scores, threshold) | {"family_rows": int(held.sum())}
-    return rows
+        yield fam, y, scores, int(held.sum())
+
+
+def family_rows(data: PanelData, p: np.ndarray, threshold: float, complement: dict | None = None) -> dict:
+    """One panel row per family (see family_sets)."""
+    return {fam: row_metrics(y, scores, threshold) | {"family_rows": n}
+            for fam, y, scores, n in family_sets(data, p, complement)}
 
 
 def evaluate(X: np.ndarray, data: PanelData, C: float, eval_X: dict, rule: str = "max-f1",
@@ -172,7 +176,8 @@ def evaluate(X: np.ndarray, data: PanelData, C: float, eval_X: dict, rule: str =
     p = sigmoid(a * z + b)
     complement = {f: (idx, sigmoid(a * zc + b)) for f, (idx, zc) in complement.items()}
     hard = np.isin(data.families, HARD_NEGATIVE_FAMILIES)
-    threshold = choose_threshold(p[done], data.y[done], rule, hard[done], max_fpr)
+    groups = [(y, scores) for _, y, scores, _ in family_sets(data, p, complement)]
+    threshold = choose_threshold(p[done], data.y[done], rule, hard[done], max_fpr, groups)
     full = LECProbe(C=C).fit(X[data.trainable], data.y[data.trainable])
     result = {"platt": [a, b], "threshold": round(threshold, 4), "rule": rule,
               "pooled_out_of_family": row_metrics(data.y[done], p[done], threshold),

@@ -1,14 +1,16 @@
 """Old default vs new recipe on every stress-panel row and every evaluation-only set, per task.
 
-    python scripts/old_vs_new.py --panels build/panel/minilm --out docs/results/stress/old_vs_new.md
+    python scripts/old_vs_new.py --panels build/panel/mpnet --new-artifact build/candidate/artifact \
+        --out docs/results/stress/old_vs_new.md
 
-"Old" is the shipped default's recipe: MiniLM layer 5, C = 0.01, mean pooling for content_safety and text-mean
-for prompt_injection, trained on the v1 sources only, threshold 0.5; its content_safety head also stands in for
-toxicity, which it lacked. It is refitted here on the panel's cached features (the shipped artifact is this
-probe in int8, trained on uncapped v1 rows) so that no text is embedded twice. It saw the v1 families whole, so
-on them it is in-distribution (an advantage for it); every v2 family and evaluation-only set is unseen by both.
-"New" is the chosen configuration of each panel (panel.json): out-of-family scores on the families, the probe
-trained on the whole mix on the evaluation-only sets, calibrated, at its chosen threshold.
+Family rows compare *recipes* through one protocol: every family held out whole from both. "Old" is the shipped
+default's recipe (MiniLM layer 5, C = 0.01, mean pooling for content_safety and text-mean for prompt_injection,
+v1 sources only, threshold 0.5), refitted on the panel's cached features without the held-out family's sources;
+its content_safety head stands in for toxicity, which it lacked. "New" is the chosen configuration of each panel
+(panel.json): out-of-family, calibrated, at its threshold. TF-IDF + LR (1-2-grams, threshold 0.5) goes through
+the same protocol on the new mix.
+Evaluation-only rows compare what users run: the shipped artifact (artifacts/default, int8) against the new
+artifact (--new-artifact, int8, its manifest's thresholds), or the panel's torch probe when no artifact is given.
 """
 from __future__ import annotations
 
@@ -40,13 +42,47 @@ def features(loaded, ds, pooling: str, layer: int, max_length: int = 256) -> np.
     return np.asarray(f[pooling][:, layer], np.float64)
 
 
-def old_probe(loaded, head: str, panels: dict) -> LECProbe:
-    """The old recipe's probe for a head, fitted on the v1 rows of that head's panel data."""
-    data, _ = panels[head]
+def old_family_rows(loaded, task: str, panels: dict) -> dict:
+    """The old recipe through the panel's protocol: for each family of the task, a probe fitted on the v1 train
+    rows of its head's data without that family's sources, threshold 0.5 (the old default's)."""
+    head = OLD_HEAD[task]
+    src, _ = panels[head]
     pooling, layer, C = OLD[head]
-    X = features(loaded, data.train, pooling, layer)
-    v1 = np.array([s not in V2_SOURCES for s in data.train.source])
-    return LECProbe(C=C).fit(X[v1], data.y[v1])
+    Xs = features(loaded, src.train, pooling, layer)
+    sources = np.array(src.train.source)
+    v1_train = ~src.test & np.array([s not in V2_SOURCES for s in sources])
+    data, _ = panels[task]
+    X = Xs if task == head else features(loaded, data.train, pooling, layer)
+    p, complement = np.full(len(X), np.nan), {}
+    for fam in sorted(set(data.families)):
+        held = data.families == fam
+        fit = v1_train & ~np.isin(sources, sorted(set(np.array(data.train.source)[held])))
+        probe = LECProbe(C=C).fit(Xs[fit], src.y[fit])
+        p[held] = probe.predict_proba(X[held])[:, 1]
+        labels = set(data.y[held].tolist())
+        if len(labels) == 1:
+            idx = np.flatnonzero(~held & data.test & (data.y != labels.pop()))
+            complement[fam] = (idx, probe.predict_proba(X[idx])[:, 1])
+    return family_rows(data, p, 0.5, complement)
+
+
+def artifact_rows(artifact, task: str, evals: dict) -> dict:
+    """Each evaluation-only set scored by an artifact's int8 graph at its manifest's threshold (the old one's
+    content_safety head stands in for a task it lacks); for the content tasks also the artifact's top-level
+    `flagged` (any task flagged: what a user acts on), since a set like ToxicChat labels requests for harm and toxic
+    text alike."""
+    from lec_onnx import Classifier
+    clf = Classifier.load(artifact, threads=1)
+    head = task if task in clf.tasks else OLD_HEAD[task]
+    rows = {}
+    for name, (ds, y) in evals.items():
+        results = clf.classify(list(ds.text), system=list(ds.system))
+        scores = np.array([r[head].score for r in results])
+        rows[name] = row_metrics(y, scores, clf.tasks[head].threshold)
+        if task != "prompt_injection":
+            flagged = np.array([any(t.flagged for t in r.values()) for r in results], float)
+            rows[f"{name}, any task flagged"] = row_metrics(y, flagged, 0.5) | {"auc": None, "recall@1%fpr": None, "recall@5%fpr": None}
+    return rows
 
 
 def tfidf_panel(data: PanelData, evals: dict) -> tuple[dict, dict]:
@@ -67,19 +103,18 @@ def tfidf_panel(data: PanelData, evals: dict) -> tuple[dict, dict]:
     return family_rows(data, p, 0.5, complement), ev
 
 
-def compare(task: str, panel: dict, panels: dict, loaded, probe: LECProbe) -> list[dict]:
+def compare(task: str, panel: dict, panels: dict, loaded, old_artifact, new_artifact) -> list[dict]:
     data, evals = panels[task]
-    pooling, layer, _ = OLD[OLD_HEAD[task]]
     best = best_config(panel)
-    p = probe.predict_proba(features(loaded, data.train, pooling, layer))[:, 1]
-    old_rows = family_rows(data, p, 0.5)
+    old_rows = old_family_rows(loaded, task, panels)
     tf_rows, tf_evals = tfidf_panel(data, evals)
     rows = [{"row": f"held out: {fam}", "old": old_rows[fam], "tfidf": tf_rows[fam], "new": best["families"][fam]}
             for fam in best["families"]]
-    for name, (ds, y) in evals.items():
-        pe = probe.predict_proba(features(loaded, ds, pooling, layer))[:, 1]
-        rows.append({"row": f"eval-only: {name}", "old": row_metrics(y, pe, 0.5), "tfidf": tf_evals[name],
-                     "new": best["eval_only"][name]})
+    old_evals = artifact_rows(old_artifact, task, evals)
+    new_evals = artifact_rows(new_artifact, task, evals) if new_artifact else best["eval_only"]
+    blank = {k: None for k, _ in METRICS}
+    rows += [{"row": f"eval-only: {name}", "old": old_evals[name], "tfidf": tf_evals.get(name, blank),
+              "new": new_evals[name]} for name in old_evals if name in new_evals]
     return rows
 
 
@@ -98,19 +133,21 @@ def markdown(task: str, rows: list[dict], best: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-TASK_DATA = {  # the same files and options as scripts/panels_minilm.sh
+TASK_DATA = {  # the files of scripts/panels.sh; the caps are the panel's own (panel.json), or these
     "content_safety": (["data/content_safety.jsonl", "data/overrefusal.jsonl"], ["data/toxicity.jsonl"],
                        ["oktest", "toxicchat"], 600, 500),
     "toxicity": (["data/toxicity.jsonl"], [], ["toxicchat", "ethos", "decodingtrust-toxicity",
                                                "decodingtrust-stereotype"], 600, 500),
     "prompt_injection": (["data/prompt_injection.jsonl"], [], ["sep-should-it-be-executed", "toxicchat-jailbreak"],
-                         50, 50),
+                         200, 200),
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--panels", default="build/panel/minilm")
+    ap.add_argument("--panels", default="build/panel/mpnet", help="the new recipe's panels (<task>/panel.json)")
+    ap.add_argument("--old-artifact", default="artifacts/default")
+    ap.add_argument("--new-artifact", help="the new artifact (default: the panels' torch probes on eval-only sets)")
     ap.add_argument("--model", default=str(Path.home() / ".cache/lec-onnx/models/all-MiniLM-L6-v2"))
     ap.add_argument("--eval-dir", default="../shared/data/eval-only")
     ap.add_argument("--out", default="docs/results/stress/old_vs_new.md")
@@ -122,16 +159,16 @@ def main() -> None:
     for task, (files, negatives, evals, cap, eval_cap) in TASK_DATA.items():
         panel_file = Path(args.panels) / task / "panel.json"
         if panel_file.exists():
-            results[task] = json.loads(panel_file.read_text())
+            results[task] = panel = json.loads(panel_file.read_text())
+            cap, eval_cap = panel.get("cap", cap), panel.get("eval_cap", eval_cap)
             data, eval_sets = load_panel_data(task, files, negatives, [f"{args.eval_dir}/{e}.jsonl" for e in evals],
                                               cap, eval_cap, "data/heldout-sha256.txt")
             panels[task] = (PanelData(task, data.train, excluded=frozenset(results[task].get("exclude", []))),
                             eval_sets)
-    probes = {head: old_probe(loaded, head, panels) for head in set(OLD_HEAD.values()) if head in panels}
     parts, summary = [], {}
     for task, panel in results.items():
-        if OLD_HEAD[task] in probes:
-            summary[task] = compare(task, panel, panels, loaded, probes[OLD_HEAD[task]])
+        if OLD_HEAD[task] in panels:
+            summary[task] = compare(task, panel, panels, loaded, args.old_artifact, args.new_artifact)
             parts.append(markdown(task, summary[task], panel["best"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(parts))

@@ -11,29 +11,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "results" / "stress"
 PANELS = {  # folder under build/panel -> (title, command that made it)
-    "minilm": ("all-MiniLM-L6-v2, full panel (the shipped recipe is chosen here)", "scripts/panels_minilm.sh"),
+    "mpnet": ("all-mpnet-base-v2, full panel (the next recipe is chosen here)", "scripts/panels.sh"),
+    "mpnet-ff": ("all-mpnet-base-v2 at the chosen layer, threshold rule family-f1",
+                 "scripts/panels.sh, then `lec-onnx panel ... --layer 8 --C-grid 0.003 --threshold-rule family-f1`"),
+    "minilm": ("all-MiniLM-L6-v2, full panel (the v2 candidate of probes/candidate/)",
+               'MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C=0.01 OUT=build/panel/minilm scripts/panels.sh '
+               "(prompt injection then ran with --cap 50 --eval-cap 50)"),
 }
 MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2", "SmolLM2-135M-Instruct")
+
+
+def panel_folder(folder: str, task: str, name: str) -> Path | None:
+    """A panel's run under build/panel, or its copy in docs/results/stress when the run is not on this machine."""
+    return next((p for p in (ROOT / "build" / "panel" / folder / task, DOCS / name) if (p / "panel.json").exists()),
+                None)
 
 
 def copy_panel(src: Path, name: str) -> str:
     dst = DOCS / name
     dst.mkdir(parents=True, exist_ok=True)
     for f in ("panel.json", "panel.md", "panel.png"):
-        shutil.copy(src / f, dst / f)
+        if src != dst:
+            shutil.copy(src / f, dst / f)
     return f"{(dst / 'panel.md').read_text().strip()}\n\n![{name}]({name}/panel.png)\n"
 
 
-def model_table() -> list[str]:
-    """Best configuration per base model and task on the same small subset."""
+def model_table(runs=None) -> list[str]:
+    """Best configuration per base model and task: on the same small subset, or (runs: {model: folder}) on the
+    full panels."""
     lines = ["| base model | task | best layer | C | mean held-out-family AUC | eval-only AUC |",
              "|---|---|---|---|---|---|"]
-    for model in MODELS:
-        for task in ("content_safety", "toxicity"):
-            path = ROOT / "build" / "panel" / "models" / model / task / "panel.json"
-            if not path.exists():
+    runs = runs or {model: f"models/{model}" for model in MODELS}
+    for model, run in runs.items():
+        for task in ("content_safety", "toxicity", "prompt_injection"):
+            name = f"subset-{model}-{task}" if run.startswith("models/") else f"{run}-{task}"
+            folder = panel_folder(run, task, name)
+            if folder is None:
                 continue
-            r = json.loads(path.read_text())
+            r = json.loads((folder / "panel.json").read_text())
             b = next(c for c in r["configs"] if all(c[k] == r["best"][k] for k in ("pooling", "layer", "C")))
             evals = ", ".join(f"{n} {m['auc']:.3f}" for n, m in b["eval_only"].items() if m["auc"] is not None)
             lines.append(f"| {model} | {task} | {b['layer']} / {r['model']['layers']} | {b['C']} | {b['score']:.3f} | "
@@ -58,39 +73,50 @@ Operating points: the out-of-family decision values calibrate the probe (Platt s
 weights and bias, so the graph's Gemm outputs calibrated scores); the threshold is the one that maximises
 weighted F1 on the pooled out-of-family scores (`--threshold-rule max-f1`; `hard-negative-fpr` instead keeps
 the false positives on hard negatives at or under `--max-fpr`). Configurations are ranked on the mean AUC of the
-held-out families; the eval-only sets only check the choice. Machine: 2 cores shared with 4 other jobs (load
-10-15), one thread per job, so rows are capped per (source, label, split) and the grids are small.
+held-out families; the eval-only sets only check the choice. `--threshold-rule family-f1` maximises the *mean*
+weighted F1 of the held-out family rows, each family counted once, so that the largest family (7,689 toxic
+statements in content_safety) does not set the threshold for all. Machine: 2 cores, one thread per job, so rows
+are capped per (source, label, split) and the grids are small.
 
 ```bash
 python scripts/build_data_v2.py        # data/ v2 from ../shared/data/extra
-scripts/panels_minilm.sh               # the three MiniLM panels below and probes/*.json (lec-onnx panel ...)
+scripts/panels.sh                      # the three all-mpnet-base-v2 panels below and their probes (lec-onnx panel ...)
 CS_ONLY=1 scripts/panels_models.sh     # base models on one small subset (content_safety)
-python scripts/old_vs_new.py           # old default vs TF-IDF + LR vs new, per task
+python scripts/old_vs_new.py           # old recipe vs TF-IDF + LR vs new, per task, both through the protocol
 python scripts/stress_md.py > docs/results/stress/README.md && python scripts/results_md.py docs/results_intro.md
 ```
 """
 
 
-FINDINGS = """**Findings (MiniLM, measured 2026-11-24 under CPU load from 4 other jobs).**
-- The new recipe does **not** beat the old default on every row. Where both are on unseen data (the v2 families
-  and the eval-only sets) it wins on toxicity everywhere except ToxicChat (ETHOS F1 0.60 → 0.70, DecodingTrust
-  toxicity 0.55 → 0.80, stereotypes 0.60 → 0.76, every held-out toxic-statement family), on OKTest (safe
-  requests with alarming words: F1 0.79 → 0.94, flagged 35% → 11%), on held-out hard negatives (F1 0.67 → 0.70)
-  and on system-prompt pairs (recall at 5% FPR 0.65 → 0.75); it loses on ToxicChat (content safety AUC 0.77 →
-  0.68; F1 0.70 → 0.57) and SEP (F1 0.41 → 0.35; neither separates SEP: AUC 0.56 / 0.54, TF-IDF 0.61).
-  On the v1 families the old probe was trained on those very sources, so it looks better there.
-- Content safety with toxic statements as negatives keeps the two concepts apart on OKTest, but when the toxic
-  statements are themselves held out the request head scores them high (AUC 0.70): the data mix that teaches
-  "a statement is not a request" needs statements of every kind.
-- Indirect injections (BIPIA) held out are not detected at all (AUC 0.49): nothing else in the mix looks like a
-  document with an embedded instruction; SEP (eval-only) is the same kind and fails the same way.
-- Goals 0.90 / 0.80 / 0.95 are not met with MiniLM. On the same small subset, all-mpnet-base-v2 (layer 8) beats
-  MiniLM on every content-safety measure (mean held-out-family AUC 0.85 vs 0.79, ToxicChat AUC 0.80 vs 0.74):
-  the next step is its full panel (SmolLM2 and Qwen2.5-Coder were not run: CPU budget).
-- Export check of the three probes (`lec-onnx export ... --parity-rows 200`): with 7 of 30 MatMuls in fp32 the
-  int8 graph agrees with torch on 99.0% / 99.5% / 99.5% of labels, but content_safety's F1 differs by 0.017, so
-  the gate refused. The calibrated content_safety scores are compressed (Platt a = 0.24: out-of-family, the raw
-  probe is overconfident) and the gate compares labels at 0.5 rather than at the task's threshold (0.39).
+FINDINGS = """**Findings (measured 2026-11-24).**
+- **all-mpnet-base-v2 generalises better than MiniLM on every family of both content tasks** (full panels, same
+  data, same protocol): content_safety mean held-out-family AUC 0.871 (layer 8 of 12) vs 0.814 (MiniLM layer 5),
+  hard negatives F1 0.79 vs 0.70, toxic statements 0.83 vs 0.73, OKTest 98% vs 94% correct; toxicity 0.820 vs
+  0.795 (every toxic-statement family, ETHOS 0.72 vs 0.70, DecodingTrust toxicity 0.87 vs 0.80). Layers 9-11 tie
+  for toxicity (0.820): layer 9 keeps the graph three layers shorter.
+- **Both recipes through one protocol** (the previous table let the old recipe train on the very family it was
+  scored on): the mpnet recipe beats the old default's recipe on F1 on every content-safety family but one and on
+  every toxicity family; it loses **new harmful requests** on F1 (0.69 at max-f1, 0.74 at family-f1, old 0.76)
+  while ranking them far better (AUC 0.95 vs 0.85): its threshold is too strict for an unseen family of requests.
+- **It does not beat the old default on ToxicChat** (content_safety F1 0.57-0.61 vs 0.71, AUC 0.71 vs 0.78) nor on
+  DecodingTrust stereotypes (toxicity stand-in, 0.66 vs 0.75). On ToxicChat the old content-safety head flags
+  40% of rows, the new one 12%, the new toxicity head 3%, and old or new, the artifact's top-level `flagged`
+  scores the same (0.648 old with its injection head flagging 59% of rows; 0.64 new). ToxicChat labels any
+  toxic user prompt (much of it sexual or role-play requests); our content-safety data keeps toxic statements
+  as negatives by design and our toxicity data is hate and offence only: no family in `data/` covers sexual
+  content, so nothing in the panel predicts this set. The v1 recipe labelled toxic statements unsafe, which is
+  why it ranks ToxicChat better.
+- **Threshold rule.** max-f1 on the pooled out-of-family rows is set by the largest family (toxic statements,
+  41% of the rows): family-f1 (each family once) keeps the same mean family F1 (0.802 vs 0.800) and moves rows
+  toward recall: new harmful requests 0.69 → 0.74, ToxicChat 0.57 → 0.61, hard negatives 0.79 → 0.73.
+- Indirect injections (BIPIA) held out were not detected by MiniLM (AUC 0.49), and neither recipe separates SEP
+  (AUC 0.56 / 0.54): nothing in the mix looks like a document with an embedded instruction.
+- Int8 (trial export of the mpnet content_safety + toxicity heads, cut at 9, dynamic int8, 300 parity rows per
+  task): all-int8 missed the export gate (head-bias shifts of +0.37 logit on both heads: mpnet's activations
+  quantise worse than MiniLM's) and so did 1 and 2 MatMuls in fp32. Per-token activation scales
+  (`--quantize token`) bring the bias shifts to <= 0.04, but even with 13 of 54 weight MatMuls in fp32 the labels
+  agree on 98.33% (content_safety, F1 0.8594 vs 0.8628) and 99.33% (toxicity) of the rows: the gate asks 99.5%.
+  That is why all-mpnet-base-v2 is compared here but not shipped.
 """
 
 
@@ -99,6 +125,8 @@ def mix_table() -> list[str]:
     variants = {"v2 recipe (all families; toxic statements as negatives)": ROOT / "build/panel/minilm/content_safety"}
     variants.update({f"without {p.name[3:] if p.name.startswith('no-') else p.name}": p
                      for p in sorted((ROOT / "build" / "panel" / "minilm-mix").glob("*"))})
+    if not (ROOT / "build" / "panel" / "minilm-mix").exists():  # the table of the last run (MiniLM)
+        return (DOCS / "mix.md").read_text().strip().splitlines()
     lines = ["| content_safety mix (layer 5, C = 0.01) | mean family AUC | hard negatives F1 / AUC | toxic statements "
              "AUC | OKTest flagged | ToxicChat AUC |", "|---|---|---|---|---|---|"]
     for name, folder in variants.items():
@@ -113,25 +141,29 @@ def mix_table() -> list[str]:
 
 
 def main() -> None:
-    parts = [INTRO, FINDINGS]
+    parts = [INTRO, FINDINGS, "### Base models, full panels", "",
+             *model_table({"all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}), "",
+             "SmolLM2-135M-Instruct and Qwen2.5-Coder-0.5B-Instruct have no full panel yet: at one thread a panel's "
+             "features cost about an hour per task for mpnet-sized models on this machine, several for Qwen.", ""]
     old_vs_new = DOCS / "old_vs_new.md"
     if old_vs_new.exists():
         parts += ["### Old default vs new recipe, per task (scripts/old_vs_new.py)", "",
-                  "Each cell: old / TF-IDF + LR / **new**; ▲ where new beats old. Old: the shipped recipe (MiniLM "
-                  "layer 5, C = 0.01, v1 data, threshold 0.5) refitted on the panel's features; it saw the v1 "
-                  "families, so on them it is in-distribution. TF-IDF + LR (1-2-grams, threshold 0.5) and new go "
-                  "through the panel protocol (family held out whole). New: the panel's choice, calibrated, at its "
-                  "threshold.", "", old_vs_new.read_text()]
+                  "Each cell: old / TF-IDF + LR / **new**; ▲ where new beats old. Family rows: every recipe through "
+                  "the same protocol, the family held out whole. Old: the shipped recipe (MiniLM layer 5, C = 0.01, "
+                  "v1 sources, threshold 0.5; its content_safety head stands in for toxicity). TF-IDF + LR "
+                  "(1-2-grams, threshold 0.5) on the new mix. New: the mpnet panel's choice, calibrated, at its "
+                  "threshold (max-f1). Eval-only rows: the shipped artifact (int8) against the new recipe's torch "
+                  "probe (no new artifact yet).", "", old_vs_new.read_text()]
     for folder, (title, command) in PANELS.items():
         for task in ("content_safety", "toxicity", "prompt_injection"):
-            src = ROOT / "build" / "panel" / folder / task
-            if (src / "panel.json").exists():
+            src = panel_folder(folder, task, f"{folder}-{task}")
+            if src:
                 parts += [f"### {title}: {task}", "", f"Made by `{command}` (the commands are in the script).", "",
                           copy_panel(src, f"{folder}-{task}").split("\n", 1)[1]]
     for model in MODELS:
         for task in ("content_safety", "toxicity"):
-            src = ROOT / "build" / "panel" / "models" / model / task
-            if (src / "panel.json").exists():
+            src = panel_folder(f"models/{model}", task, f"subset-{model}-{task}")
+            if src:
                 copy_panel(src, f"subset-{model}-{task}")
     mix = ["### Data mix (content_safety)", "", "`lec-onnx panel ... --layer 5 --exclude SOURCE` (same command as "
            "the MiniLM panel): an excluded source is still scored as a panel row but never trained on. Leaving out "

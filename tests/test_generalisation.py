@@ -71,6 +71,28 @@ def test_hard_negative_rule_flags_at_most_the_budget_and_no_fewer():
         choose_threshold(scores, positive, "best")
 
 
+def test_family_rule_counts_each_family_once():
+    # a large family of negatives that reach 0.6 and a small family whose positives sit at 0.3-0.5: pooled F1
+    # protects the large family; the family rule trades a few of its rows for the small family's recall
+    rng = np.random.default_rng(2)
+    big = (np.zeros(2000, bool), rng.uniform(0.0, 0.6, 2000))
+    small = (np.r_[np.ones(50, bool), np.zeros(50, bool)], np.r_[rng.uniform(0.3, 0.5, 50), rng.uniform(0, 0.2, 50)])
+    groups = [big, small]
+    scores, positive = np.concatenate([big[1], small[1]]), np.concatenate([big[0], small[0]])
+
+    def mean_f1(t):
+        from sklearn.metrics import f1_score
+        return np.mean([f1_score(y, s >= t, average="weighted", zero_division=0) for y, s in groups])
+
+    pooled = choose_threshold(scores, positive, "max-f1")
+    family = choose_threshold(scores, positive, "family-f1", groups=groups)
+    assert family < pooled
+    assert mean_f1(family) > mean_f1(pooled) + 0.05
+    assert all(mean_f1(family) >= mean_f1(t) for t in np.linspace(0, 1, 101))
+    with pytest.raises(InputError, match="families"):
+        choose_threshold(scores, positive, "family-f1")
+
+
 def test_recall_at_fpr_counts_positives_above_the_allowed_negatives():
     positive = np.r_[np.zeros(100, bool), np.ones(4, bool)]
     scores = np.r_[np.arange(100) / 100, [0.985, 0.975, 0.5, 1.5]]

