@@ -131,21 +131,44 @@ def guard_label(row: dict) -> str:
 
 
 def training_examples(own: list[dict], pairs_path: Path | None, pairs_limit: int | None = None) -> list[dict]:
-    """The model's own answers labelled by guard_label, plus both answers of every refusal pair (refusal: benign,
-    compliance: harmful)."""
-    examples = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r)} for r in own]
+    """The model's own answers labelled by guard_label (with their row), plus both answers of every refusal pair
+    (refusal: benign, compliance: harmful)."""
+    examples = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r), "row": r}
+                for r in own if r["token_ids"]]
     for pair in (_jsonl(pairs_path) if pairs_path else [])[:pairs_limit]:
         examples.append({"prompt": pair["prompt"], "answer": pair["refusal"], "label": "benign"})
         examples.append({"prompt": pair["prompt"], "answer": pair["compliance"], "label": "harmful"})
     return examples
 
 
-def rule_grid():
+PROMPT_FLOORS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def rule_grid(floors=(0.0,)):
     from lec_onnx.export.generation import GuardRule
     for threshold in np.round(np.arange(0.3, 0.99, 0.02), 2):
         for patience in (1, 2, 3, 4, 6, 8):
             for min_tokens in (1, 4, 8):
-                yield GuardRule(float(threshold), patience, min_tokens)
+                for floor in floors:
+                    yield GuardRule(float(threshold), patience, min_tokens, prompt_floor=float(floor))
+
+
+def violation_steps(scores: list[list[float]], prompt_scores, rule) -> list[int]:
+    """first_violation for many rows at once (the same rule, vectorised): rows padded with scores that never fire."""
+    width = max(len(s) for s in scores)
+    S = np.full((len(scores), width), -1.0)
+    for i, s in enumerate(scores):
+        S[i, :len(s)] = s
+    steps = np.arange(1, width + 1)
+    flags = (S >= rule.threshold) & (steps >= rule.min_tokens)
+    sums = np.concatenate([np.zeros((len(S), 1)), np.cumsum(flags, 1)], 1)
+    p = rule.patience
+    hit = np.zeros_like(flags)
+    hit[:, p - 1:] = (sums[:, p:] - sums[:, :-p]) == p  # the last p steps all flagged: a streak of p
+    first = np.where(hit.any(1), hit.argmax(1) + 1, 0)
+    if rule.prompt_floor > 0:
+        first[np.asarray(prompt_scores, np.float64) < rule.prompt_floor] = 0
+    return first.tolist()
 
 
 def stop_metrics(rows: list[dict], steps: list[int], horizon: int = 32) -> dict:
@@ -165,59 +188,110 @@ def stop_metrics(rows: list[dict], steps: list[int], horizon: int = 32) -> dict:
             "false_stop_rate": sum(s > 0 for s in benign) / max(1, len(benign))}
 
 
-def choose_rule(dev_rows, dev_scores, max_false_stop: float):
+def choose_rule(rows, scores, prompt_scores, max_false_stop: float, floors=(0.0,)):
     """The rule with the most harmful completions stopped within 32 tokens among those within the false-stop
-    budget on dev; ties: fewer false stops, then lower median latency."""
-    from lec_onnx.export.generation import first_violation
+    budget on the selection rows; ties: fewer false stops, then lower median latency."""
     best = None
-    for rule in rule_grid():
-        m = stop_metrics(dev_rows, [first_violation(s, rule) for s in dev_scores])
+    for rule in rule_grid(floors):
+        m = stop_metrics(rows, violation_steps(scores, prompt_scores, rule))
         if m["false_stop_rate"] > max_false_stop:
             continue
         key = (m["stopped_32"], -m["false_stops"], -(m["latency_median"] or 99))
-        if best is None or key >= best[0]:  # ties: the later, more conservative rule (higher threshold)
+        if best is None or key >= best[0]:  # ties: the later, more conservative rule (higher threshold, floor)
             best = (key, rule, m)
     return best
 
 
+def _guard_scores(probe, prompt_probe, collected, layer, pooling, alpha):
+    """(running answer scores, prompt scores or Nones without a prompt probe) per example, as the guard computes
+    them while generating."""
+    import torch
+    from lec_onnx.export.generation import ProbeScorer
+    from lec_onnx.export.response_probe import prompt_states, running_features
+    scorer = ProbeScorer(probe)
+    answers = [scorer(running_features(ex["states"][layer], pooling, alpha)).tolist() for ex in collected]
+    if prompt_probe is None:
+        return answers, [None] * len(collected)
+    prompts = ProbeScorer(prompt_probe)(torch.from_numpy(prompt_states(collected, layer)).float()).tolist()
+    return answers, prompts
+
+
+def prompt_examples(n: int, exclude: set[str], eos_id: int) -> list[dict]:
+    """Up to n harmful and n benign train-split prompts not in `exclude`, for the guard's prompt probe: read as a
+    one-token answer, so their first state is the prompt's gen-last state."""
+    return [{"prompt": p["prompt"], "answer_ids": [eos_id], "label": p["kind"], "kind": p["kind"]}
+            for p in prompts_for("train", n, n) if p["id"] not in exclude]
+
+
+def _kinds(examples: list[dict]) -> list[str]:
+    return [ex["row"]["kind"] if "row" in ex else ex["kind"] for ex in examples]
+
+
+def out_of_fold(train_c, layer, pooling, alpha, C, prompt_C, folds: int, prompt_c=()):
+    """Guard scores of the model's own train answers, each from probes fitted without its fold (pair examples and
+    the extra prompts `prompt_c` always train), so the rule is chosen on hundreds of answers, not dev's few."""
+    from sklearn.model_selection import StratifiedKFold
+    from lec_onnx.export.response_probe import fit_prompt_probe, fit_response_probe
+    own = [ex for ex in train_c if "row" in ex]
+    extra = [ex for ex in train_c if "row" not in ex]
+    answers, prompts = [None] * len(own), [None] * len(own)
+    strata = [f"{ex['row']['kind']}-{ex['label']}" for ex in own]
+    for fit_idx, held_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(strata, strata):
+        fit = [own[i] for i in fit_idx]
+        probe = fit_response_probe(fit + extra, layer, pooling, alpha, C)
+        prompt_probe = fit_prompt_probe(fit + list(prompt_c), _kinds(fit + list(prompt_c)), layer, prompt_C)
+        a, p = _guard_scores(probe, prompt_probe, [own[i] for i in held_idx], layer, pooling, alpha)
+        for i, ai, pi in zip(held_idx, a, p):
+            answers[i], prompts[i] = ai, pi
+    return [ex["row"] for ex in own], answers, prompts
+
+
 def train_probe(args) -> int:
-    """Fit the response probe per layer and pooling on train, choose layer, pooling and rule on dev, save it."""
+    """Fit the response probe and the guard's prompt probe per layer, pooling and C on train; choose layer,
+    pooling, C and rule (prompt floor included) on out-of-fold train answers plus dev; save the guard."""
     import torch
     from lec_onnx.export.models import load_model
-    from lec_onnx.export.response_probe import collect_states, fit_response_probe, running_features, \
+    from lec_onnx.export.response_probe import collect_states, fit_prompt_probe, fit_response_probe, \
         save_response_probe
-    from lec_onnx.export.generation import ProbeScorer
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
-    train_ex = training_examples(_jsonl(args.train), Path(args.pairs) if args.pairs else None, args.pairs_limit)
-    dev_rows = _jsonl(args.dev)
-    dev_ex = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r), "row": r}
-              for r in dev_rows if r["token_ids"]]
-    train_c = collect_states(loaded, train_ex, args.layer, cache=args.cache)
-    dev_c = collect_states(loaded, dev_ex, args.layer, cache=args.cache)
+    train_c = collect_states(loaded, training_examples(_jsonl(args.train), Path(args.pairs) if args.pairs else None,
+                                                       args.pairs_limit), args.layer, cache=args.cache)
+    dev_c = collect_states(loaded, training_examples(_jsonl(args.dev), None), args.layer, cache=args.cache)
+    own = [ex for ex in train_c if "row" in ex]
+    prompt_c = collect_states(loaded, prompt_examples(args.prompt_rows, {ex["row"]["id"] for ex in own},
+                                                      loaded.tokenizer.eos_token_id), args.layer, cache=args.cache)
     results, best = [], None
     poolings = (("answer-mean", 0.1), ("answer-ema", args.alpha))
     for layer, (pooling, alpha), C in itertools.product(args.layer, poolings, args.C):
         probe = fit_response_probe(train_c, layer, pooling, alpha, C)
-        scorer = ProbeScorer(probe)
-        scores = [scorer(running_features(ex["states"][layer], pooling, alpha)).tolist() for ex in dev_c]
-        chosen = choose_rule([ex["row"] for ex in dev_c], scores, args.max_false_stop)
+        prompt_probe = fit_prompt_probe(own + prompt_c, _kinds(own + prompt_c), layer, args.prompt_C)
+        dev_a, dev_p = _guard_scores(probe, prompt_probe, dev_c, layer, pooling, alpha)
+        rows, answers, prompts = [ex["row"] for ex in dev_c], dev_a, dev_p
+        if args.folds:
+            oof_rows, oof_a, oof_p = out_of_fold(train_c, layer, pooling, alpha, C, args.prompt_C, args.folds,
+                                                 prompt_c)
+            rows, answers, prompts = oof_rows + rows, oof_a + answers, oof_p + prompts
+        chosen = choose_rule(rows, answers, prompts, args.max_false_stop, args.prompt_floor)
         if chosen is None:
-            print(json.dumps({"layer": layer, "pooling": pooling, "C": C, "dev": "no rule within the budget"}))
+            print(json.dumps({"layer": layer, "pooling": pooling, "C": C, "selection": "no rule within the budget"}))
             continue
         key, rule, m = chosen
         rule.pooling, rule.alpha = pooling, alpha
+        dev_m = stop_metrics([ex["row"] for ex in dev_c], violation_steps(dev_a, dev_p, rule))
         results.append({"layer": layer, "pooling": pooling, "alpha": alpha, "C": C, "rule": rule.__dict__,
-                        "dev": m})
+                        "selection": m, "dev": dev_m})
         print(json.dumps(results[-1]))
         if best is None or key > best[0]:
-            best = (key, probe, rule, layer, m)
+            best = (key, probe, prompt_probe, rule, layer, m, dev_m)
     if best is None:
-        raise SystemExit("no layer / rule met the false-stop budget on dev")
-    _, probe, rule, layer, m = best
-    path = save_response_probe(probe, args.out, loaded, rule, layer, dev=m, trained_rows=len(train_c),
-                               data=[str(args.train)] + ([str(args.pairs)] if args.pairs else []),
-                               chosen_on=str(args.dev))
+        raise SystemExit("no layer / rule met the false-stop budget")
+    _, probe, prompt_probe, rule, layer, m, dev_m = best
+    chosen_on = (f"{args.folds}-fold out-of-fold train answers + " if args.folds else "") + str(args.dev)
+    path = save_response_probe(probe, args.out, loaded, rule, layer, prompt_probe if rule.prompt_floor > 0 else None,
+                               selection=m, dev=dev_m, trained_rows=len(train_c), chosen_on=chosen_on,
+                               prompt_probe_rows=len(own) + len(prompt_c),
+                               data=[str(args.train)] + ([str(args.pairs)] if args.pairs else []))
     Path(args.out).with_suffix(".grid.json").write_text(json.dumps(results, indent=1))
     print(f"response probe written to {path}: layer {layer}, {rule}")
     return 0
@@ -278,20 +352,20 @@ def score(args) -> int:
     """Teacher-forced guard scores of stored generations: the states the guard read while generating these very
     tokens (tests/test_generation.py checks that the two agree), so violation steps need no second generation."""
     import torch
-    from lec_onnx.export.generation import ProbeScorer, first_violation
+    from lec_onnx.export.generation import first_violation
     from lec_onnx.export.models import load_model
-    from lec_onnx.export.response_probe import collect_states, load_guard, running_features
+    from lec_onnx.export.response_probe import collect_states, load_guard
     torch.set_num_threads(args.threads)
     loaded, guard = load_model(args.model), load_guard(args.guard)
-    rows = [r for r in _jsonl(args.generations) if r["token_ids"]]
-    examples = [{"prompt": r["prompt"], "answer_ids": r["token_ids"], "label": guard_label(r), "row": r} for r in rows]
-    scorer = ProbeScorer(guard.probe)
+    collected = collect_states(loaded, training_examples(_jsonl(args.generations), None), [guard.layer],
+                               cache=args.cache)
+    answers, prompts = _guard_scores(guard.probe, guard.prompt_probe, collected, guard.layer, guard.rule.pooling,
+                                     guard.rule.alpha)
     with Path(args.out).open("w") as f:
-        for ex in collect_states(loaded, examples, [guard.layer], cache=args.cache):
-            scores = scorer(running_features(ex["states"][guard.layer], guard.rule.pooling, guard.rule.alpha))
+        for ex, scores, prompt_score in zip(collected, answers, prompts):
             scores = [round(float(x), 4) for x in scores]
-            f.write(json.dumps(dict(ex["row"], guard_scores=scores,
-                                    violation_at=first_violation(scores, guard.rule))) + "\n")
+            f.write(json.dumps(dict(ex["row"], guard_scores=scores, guard_prompt_score=prompt_score,
+                                    violation_at=first_violation(scores, guard.rule, prompt_score))) + "\n")
     return 0
 
 
@@ -370,7 +444,16 @@ def main(argv=None) -> int:
     t.add_argument("--layer", type=int, action="append", required=True)
     t.add_argument("--alpha", type=float, default=0.2, help="EMA weight of the newest state")
     t.add_argument("--C", type=float, nargs="+", default=[0.05], help="L2 strengths to try (inverse)")
-    t.add_argument("--max-false-stop", type=float, default=0.0, help="false-stop budget on dev benign prompts")
+    t.add_argument("--max-false-stop", type=float, default=0.0, help="false-stop budget on the selection's benign "
+                   "prompts")
+    t.add_argument("--folds", type=int, default=5, help="choose on out-of-fold train answers (this many folds) plus "
+                   "dev; 0: on dev alone")
+    t.add_argument("--prompt-floor", type=float, nargs="+", default=list(PROMPT_FLOORS),
+                   help="prompt-score floors to try (0: answers to any prompt may fire)")
+    t.add_argument("--prompt-C", type=float, default=0.05, help="L2 strength (inverse) of the guard's prompt probe")
+    t.add_argument("--prompt-rows", type=int, default=400,
+                   help="the prompt probe also reads up to this many harmful and benign train-split prompts beyond "
+                        "the answered ones (content_safety + overrefusal, hard negatives included)")
     t.add_argument("--threads", type=int, default=1)
     _add_cache_option(t)
     t.add_argument("--out", required=True)

@@ -90,18 +90,23 @@ class ProbeScorer:
 @dataclass
 class GuardRule:
     """How running scores become a violation: `patience` consecutive steps with score >= threshold, not before
-    `min_tokens` answer tokens. `pooling` answer-mean or answer-ema (weight `alpha` on the newest state)."""
+    `min_tokens` answer tokens. `pooling` answer-mean or answer-ema (weight `alpha` on the newest state).
+    `prompt_floor`: answers to prompts whose prompt score (the guard's prompt probe on the first state it reads) is
+    below it never fire: a risky topic in a harmless request does not end a helpful answer."""
     threshold: float = 0.5
     patience: int = 2
     min_tokens: int = 1
     pooling: str = "answer-mean"
     alpha: float = 0.1
+    prompt_floor: float = 0.0
 
     def __post_init__(self):
         if self.pooling not in GUARD_POOLINGS:
             raise InputError(f"guard pooling must be one of {', '.join(GUARD_POOLINGS)}, got {self.pooling!r}")
-        if not 0 <= self.threshold <= 1 or self.patience < 1 or self.min_tokens < 1 or not 0 < self.alpha <= 1:
-            raise InputError("guard rule: threshold in [0, 1], patience >= 1, min_tokens >= 1, alpha in (0, 1]")
+        if not 0 <= self.threshold <= 1 or self.patience < 1 or self.min_tokens < 1 or not 0 < self.alpha <= 1 \
+                or not 0 <= self.prompt_floor <= 1:
+            raise InputError("guard rule: threshold and prompt_floor in [0, 1], patience >= 1, min_tokens >= 1, "
+                             "alpha in (0, 1]")
 
 
 def running_pool(states: torch.Tensor, pooling: str, alpha: float) -> torch.Tensor:
@@ -120,13 +125,19 @@ def running_pool(states: torch.Tensor, pooling: str, alpha: float) -> torch.Tens
 
 @dataclass
 class ResponseGuard:
-    """Reads answer states from a LayerTap, keeps the pooled state per row, scores it every step."""
+    """Reads answer states from a LayerTap, keeps the pooled state per row, scores it every step. prompt_probe
+    scores the first state read (the last prompt position: the `gen-last` state of the prompt) for the rule's
+    prompt_floor."""
     probe: LECProbe
     layer: int
     rule: GuardRule = field(default_factory=GuardRule)
+    prompt_probe: LECProbe | None = None
 
     def __post_init__(self):
+        if self.rule.prompt_floor > 0 and self.prompt_probe is None:
+            raise InputError("a guard rule with a prompt_floor needs the guard's prompt probe")
         self.scorer = ProbeScorer(self.probe)
+        self.prompt_scorer = ProbeScorer(self.prompt_probe) if self.prompt_probe is not None else None
         self.reset(0)
 
     def reset(self, batch: int) -> None:
@@ -135,6 +146,7 @@ class ResponseGuard:
         self.streak = torch.zeros(batch, dtype=torch.long)
         self.violated_at = torch.zeros(batch, dtype=torch.long)  # answer tokens at the violation, 0 = none
         self.scores: list[torch.Tensor] = []
+        self.prompt_scores: torch.Tensor | None = None
 
     def __call__(self, states: torch.Tensor, first: bool) -> None:
         if first:  # prefill: only the last prompt position (left padding keeps it real) produced an answer token
@@ -147,6 +159,8 @@ class ResponseGuard:
         self.steps += 1
         if self.pooled is None:
             self.pooled = state.clone()
+            if self.prompt_scorer is not None:
+                self.prompt_scores = self.prompt_scorer(state)
         elif self.rule.pooling == "answer-mean":
             self.pooled += (state - self.pooled) / self.steps
         else:
@@ -154,6 +168,8 @@ class ResponseGuard:
         score = self.scorer(self.pooled)
         self.scores.append(score)
         flagged = (score >= self.rule.threshold) & (self.steps >= self.rule.min_tokens)
+        if self.prompt_scores is not None:
+            flagged &= self.prompt_scores >= self.rule.prompt_floor
         self.streak = torch.where(flagged, self.streak + 1, torch.zeros_like(self.streak))
         fresh = (self.streak >= self.rule.patience) & (self.violated_at == 0)
         self.violated_at[fresh] = self.steps
@@ -262,7 +278,8 @@ class GuardStop(StoppingCriteria):
 @dataclass
 class Generation:
     """One answer. tokens: answer tokens generated; violation_at: answer tokens when the guard fired (0: never);
-    action: what was done (None, 'stopped', 'refused', 'steered'); prompt_score: the prompt check's score."""
+    action: what was done (None, 'stopped', 'refused', 'steered'); prompt_score: the prompt check's score;
+    guard_prompt_score: the guard's own prompt score (for its rule's prompt_floor)."""
     prompt: str
     text: str
     token_ids: list[int]
@@ -270,6 +287,7 @@ class Generation:
     action: str | None = None
     prompt_score: float | None = None
     guard_scores: list[float] = field(default_factory=list)
+    guard_prompt_score: float | None = None
 
     @property
     def tokens(self) -> int:
@@ -372,6 +390,8 @@ def _result(tokenizer, prompt, new_ids, row, guard, on_violation, prompt_check, 
         at = int(guard.violated_at[row])
         gen.violation_at = at if at <= steps else 0  # later steps only fed padding to a finished row
         gen.guard_scores = [round(float(s[row]), 4) for s in guard.scores[:steps]]
+        if guard.prompt_scores is not None:
+            gen.guard_prompt_score = round(float(guard.prompt_scores[row]), 4)
     violated = gen.violation_at > 0 or (flagged_prompt and steering is None)
     if violated and on_violation in ("stop", "refuse"):
         gen.action = "refused" if on_violation == "refuse" else "stopped"
@@ -382,9 +402,15 @@ def _result(tokenizer, prompt, new_ids, row, guard, on_violation, prompt_check, 
     return gen
 
 
-def first_violation(scores, rule: GuardRule) -> int:
+def first_violation(scores, rule: GuardRule, prompt_score: float | None = None) -> int:
     """Offline twin of ResponseGuard's decision: answer tokens at the first violation of a score sequence, 0 if
-    none (for choosing a rule on recorded or teacher-forced scores)."""
+    none (for choosing a rule on recorded or teacher-forced scores). prompt_score: the guard's prompt score, needed
+    when the rule has a prompt_floor."""
+    if rule.prompt_floor > 0:
+        if prompt_score is None:
+            raise InputError("a rule with a prompt_floor needs the prompt score")
+        if prompt_score < rule.prompt_floor:
+            return 0
     streak = 0
     for step, score in enumerate(scores, 1):
         streak = streak + 1 if score >= rule.threshold and step >= rule.min_tokens else 0

@@ -62,7 +62,8 @@ def generate(args) -> int:
         if args.jsonl:
             print(json.dumps({"prompt": g.prompt, "answer": g.text, "tokens": g.tokens, "action": g.action,
                               "violation_at": g.violation_at, "prompt_score": g.prompt_score,
-                              "guard_scores": g.guard_scores}, ensure_ascii=False))
+                              "guard_scores": g.guard_scores, "guard_prompt_score": g.guard_prompt_score},
+                             ensure_ascii=False))
             continue
         notes = [f"prompt score {g.prompt_score:.3f}"] if g.prompt_score is not None else []
         if g.violation_at:

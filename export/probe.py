@@ -70,14 +70,30 @@ class LECProbe(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), 1)]
 
 
+def probe_to_dict(probe: LECProbe) -> dict:
+    """The probe's weights and labels as JSON-ready values (exact float repr)."""
+    labels = [str(c) for c in probe.classes_]
+    return {"labels": labels, "negative_label": negative_label_of(labels), "C": probe.C,
+            "class_weight": probe.class_weight, "coef": probe.coef_.tolist(), "intercept": probe.intercept_.tolist()}
+
+
+def probe_from_dict(doc: dict) -> LECProbe:
+    """The inverse of probe_to_dict: a fitted LECProbe."""
+    probe = LECProbe(C=doc["C"], class_weight=doc["class_weight"])
+    probe.classes_ = np.array(doc["labels"])
+    probe.coef_ = np.array(doc["coef"], np.float64)
+    probe.intercept_ = np.array(doc["intercept"], np.float64)
+    probe.n_features_in_ = probe.coef_.shape[1]
+    return probe
+
+
 def save_probe(probe: LECProbe, path: str | Path, **meta) -> Path:
     """Write the probe as one JSON file: weights (exact float repr), labels, and the meta given
     (task, layer, pooling, input_format, model, metrics...)."""
     path = Path(path)
-    labels = [str(c) for c in probe.classes_]
-    doc = {"format": PROBE_FORMAT, "labels": labels, "negative_label": negative_label_of(labels),
-           "threshold": 0.5, "C": probe.C, "class_weight": probe.class_weight, **meta,
-           "coef": probe.coef_.tolist(), "intercept": probe.intercept_.tolist()}
+    weights = probe_to_dict(probe)
+    head = {k: weights.pop(k) for k in ("coef", "intercept")}
+    doc = {"format": PROBE_FORMAT, "threshold": 0.5, **weights, **meta, **head}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1))
     return path
@@ -91,9 +107,4 @@ def load_probe(path: str | Path) -> tuple[LECProbe, dict]:
         raise InputError(f"cannot read probe {path}: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != PROBE_FORMAT:
         raise InputError(f"{path} is not a lec-onnx probe (format {PROBE_FORMAT})")
-    probe = LECProbe(C=doc["C"], class_weight=doc["class_weight"])
-    probe.classes_ = np.array(doc["labels"])
-    probe.coef_ = np.array(doc["coef"], np.float64)
-    probe.intercept_ = np.array(doc["intercept"], np.float64)
-    probe.n_features_in_ = probe.coef_.shape[1]
-    return probe, {k: v for k, v in doc.items() if k not in ("coef", "intercept")}
+    return probe_from_dict(doc), {k: v for k, v in doc.items() if k not in ("coef", "intercept")}

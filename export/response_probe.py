@@ -21,7 +21,7 @@ from lec_onnx.errors import InputError
 
 from .generation import GUARD_POOLINGS, GuardRule, ResponseGuard, StopForward, chat_ids, running_pool
 from .models import decoder_layers
-from .probe import LECProbe, load_probe, save_probe
+from .probe import LECProbe, load_probe, probe_from_dict, probe_to_dict, save_probe
 
 PREFIXES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # answer lengths a training example is read at
 
@@ -111,7 +111,21 @@ def fit_response_probe(collected: list[dict], layer: int, pooling: str, alpha: f
     return LECProbe(C=C).fit(X, y)
 
 
-def save_response_probe(probe: LECProbe, path, loaded, rule: GuardRule, layer: int, **meta) -> Path:
+def prompt_states(collected: list[dict], layer: int) -> np.ndarray:
+    """The first state the guard reads per example (the last prompt position: the prompt's `gen-last` state), the
+    input of the guard's prompt probe."""
+    return np.asarray([ex["states"][layer][0].float().numpy() for ex in collected], np.float64)
+
+
+def fit_prompt_probe(collected: list[dict], kinds: list[str], layer: int, C: float = 0.05) -> LECProbe:
+    """The guard's prompt probe: the prompts' kinds (harmful / benign) from their gen-last states."""
+    return LECProbe(C=C).fit(prompt_states(collected, layer), kinds)
+
+
+def save_response_probe(probe: LECProbe, path, loaded, rule: GuardRule, layer: int,
+                        prompt_probe: LECProbe | None = None, **meta) -> Path:
+    if prompt_probe is not None:
+        meta["prompt_probe"] = probe_to_dict(prompt_probe)
     path = save_probe(probe, path, task=meta.pop("task", "harmful_response"), role="response", layer=layer,
                       pooling=rule.pooling, rule=asdict(rule),
                       model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind}, **meta)
@@ -128,4 +142,5 @@ def load_guard(path, threshold: float | None = None, **rule_overrides) -> Respon
     rule.update({k: v for k, v in rule_overrides.items() if v is not None})
     if threshold is not None:
         rule["threshold"] = threshold
-    return ResponseGuard(probe, int(meta["layer"]), GuardRule(**rule))
+    prompt_probe = probe_from_dict(meta["prompt_probe"]) if meta.get("prompt_probe") else None
+    return ResponseGuard(probe, int(meta["layer"]), GuardRule(**rule), prompt_probe)

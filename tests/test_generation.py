@@ -110,6 +110,39 @@ def test_the_offline_decision_rule_matches_the_guard(qwen, threshold, patience, 
     assert [g.violation_at for g in gens] == [first_violation(g.guard_scores, rule) for g in gens]
 
 
+@pytest.mark.parametrize("prompt_logit,fires", [(-3.0, False), (3.0, True)])
+def test_the_prompt_floor_silences_answers_to_prompts_scored_below_it(qwen, tmp_path, prompt_logit, fires):
+    from lec_onnx.export.response_probe import load_guard, save_response_probe
+    rule = GuardRule(0.5, 2, prompt_floor=0.3)
+    path = save_response_probe(constant_probe(qwen.hidden_size, 20.0), tmp_path / "guard.json", qwen, rule, 2,
+                               prompt_probe=constant_probe(qwen.hidden_size, prompt_logit))
+    guard = load_guard(path)
+    assert guard.rule == rule and guard.prompt_probe is not None
+    gens = generate(qwen.model, qwen.tokenizer, PROMPTS[:2], guard=guard, max_new_tokens=8, min_new_tokens=8,
+                    batch_size=2)
+    expected_score = 1 / (1 + np.exp(-prompt_logit))
+    for g in gens:
+        assert g.guard_prompt_score == pytest.approx(expected_score, abs=1e-4)
+        assert (g.violation_at, g.action) == ((2, "stopped") if fires else (0, None))
+        assert first_violation([1.0] * 8, rule, g.guard_prompt_score) == g.violation_at
+    with pytest.raises(InputError, match="prompt probe"):
+        ResponseGuard(constant_probe(qwen.hidden_size, 0.0), layer=2, rule=rule)
+    with pytest.raises(InputError, match="prompt score"):
+        first_violation([1.0] * 8, rule)
+
+
+def test_the_vectorised_rule_equals_the_guards_rule():
+    gg = _guard_benchmark()
+    rng = np.random.default_rng(3)
+    scores = [rng.uniform(0, 1, rng.integers(1, 40)).round(3).tolist() for _ in range(200)]
+    prompt_scores = rng.uniform(0, 1, 200)
+    rules = list(gg.rule_grid((0.0, 0.3)))
+    assert len(rules) == 35 * 6 * 3 * 2
+    for rule in rules[::29]:
+        assert gg.violation_steps(scores, prompt_scores, rule) == [
+            first_violation(s, rule, p) for s, p in zip(scores, prompt_scores)]
+
+
 def test_a_flagged_prompt_stops_at_prefill_and_composes_with_the_guard(qwen):
     check = PromptCheck(constant_probe(qwen.hidden_size, 20.0), layer=1, pooling="mean")
     guard = ResponseGuard(constant_probe(qwen.hidden_size, -20.0), layer=2)
