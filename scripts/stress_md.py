@@ -109,8 +109,13 @@ FINDINGS = """**Findings (measured 2026-11-24).**
 - **Threshold rule.** max-f1 on the pooled out-of-family rows is set by the largest family (toxic statements,
   41% of the rows): family-f1 (each family once) keeps the same mean family F1 (0.802 vs 0.800) and moves rows
   toward recall: new harmful requests 0.69 → 0.74, ToxicChat 0.57 → 0.61, hard negatives 0.79 → 0.73.
-- Indirect injections (BIPIA) held out were not detected by MiniLM (AUC 0.49), and neither recipe separates SEP
-  (AUC 0.56 / 0.54): nothing in the mix looks like a document with an embedded instruction.
+- **prompt_injection**: all-mpnet-base-v2 (layer 10, text-mean, C = 0.03) reaches mean held-out-family AUC 0.874
+  vs MiniLM's 0.830 (MiniLM's panel was capped at 2,297 rows, mpnet's at 7,256), higher on every family but mixed
+  injection corpora (0.970 vs 0.971): jailbreak corpora 0.92 vs 0.83, system-prompt pairs 0.96 vs 0.93,
+  trigger-word negatives 0.84 vs 0.76; eval-only SEP AUC 0.72 vs 0.54, ToxicChat jailbreaks 0.93 vs 0.91. At its
+  max-f1 threshold it flags 9% of SEP rows (F1 0.43): the ranking improved, the threshold is too strict there.
+  Indirect injections (BIPIA) held out stay near chance (AUC 0.59; MiniLM 0.49): nothing else in the mix looks
+  like a document with an embedded instruction.
 - Int8 (trial export of the mpnet content_safety + toxicity heads, cut at 9, dynamic int8, 300 parity rows per
   task): all-int8 missed the export gate (head-bias shifts of +0.37 logit on both heads: mpnet's activations
   quantise worse than MiniLM's) and so did 1 and 2 MatMuls in fp32. Per-token activation scales
