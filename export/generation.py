@@ -421,11 +421,16 @@ def first_violation(scores, rule: GuardRule, prompt_score: float | None = None) 
 
 def load_prompt_check(path, tokenizer, threshold: float | None = None) -> PromptCheck:
     """A PromptCheck from a probe trained by `lec-onnx train` on this decoder (pooling mean / last, or gen-mean /
-    gen-last: then the generation prompt is part of what it reads)."""
-    from .probe import load_probe
+    gen-last: then the generation prompt is part of what it reads), or the prompt probe inside an answer guard's
+    response probe file (so one file gates steering and guards the answer)."""
+    from .probe import load_probe, probe_from_dict
     probe, meta = load_probe(path)
     if meta.get("role") == "response":
-        raise InputError(f"{path} is a response probe; the gate needs a prompt-side probe")
+        if not meta.get("prompt_probe"):
+            raise InputError(f"{path} is a response probe without a prompt probe; the gate needs a prompt-side probe")
+        # the answer guard's own prompt probe: it reads the last prompt position, generation prompt included
+        return PromptCheck(probe_from_dict(meta["prompt_probe"]), int(meta["layer"]), "last",
+                           meta.get("gate_threshold", 0.5) if threshold is None else threshold)
     fmt = meta.get("input_format") or {}
     if fmt.get("kind") != "chat":
         raise InputError(f"{path} was not trained on a chat decoder's states; the gate reads the generating model")

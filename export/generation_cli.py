@@ -106,6 +106,29 @@ def _add_sae(sub, command) -> None:
     f.add_argument("--top", type=int, default=10)
     f.add_argument("--out", "-o", help="write the ranking as JSON")
     f.set_defaults(run=command("sae_features"))
+    r = ss.add_parser("grid", help="choose clamp values (and a direction scale) on dev prompts")
+    _model_args(r)
+    r.add_argument("--sae", required=True)
+    r.add_argument("--features", required=True, help="the ranking written by `sae features -o`")
+    r.add_argument("--data", "-d", action="append", required=True, help="labelled prompts (content_safety.jsonl)")
+    r.add_argument("--direction", help="directions.safetensors of `sae layers`: also grid the addition baseline")
+    r.add_argument("--top", type=int, default=3, help="candidate latents from the ranking")
+    r.add_argument("--multiples", type=_multiples, default=(1.0, 2.0, 4.0, 8.0, 12.0),
+                   help="comma-separated multiples of each latent's peak activation (and of the direction's norm)")
+    r.add_argument("--prompts", type=int, default=32, help="harmful and harmless dev prompts")
+    r.add_argument("--offset", type=int, default=1000, help="first train-split row of the dev prompts")
+    r.add_argument("--out", "-o", required=True, help="grid.json: every setting's refusal shares and the choice")
+    r.set_defaults(run=command("sae_grid"))
+
+
+def _multiples(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError("multiples must be positive")
+    return values
 
 
 def _add_steer_eval(sub, command) -> None:

@@ -11,6 +11,8 @@ from lec_onnx.errors import InputError
 from .generation import generate as guarded_generate, load_prompt_check
 from .models import load_model
 from .response_probe import load_guard
+from .steering_eval import (sae_features, sae_grid, sae_harvest, sae_layers, sae_train,  # noqa: F401 (commands)
+                            steer_eval)
 
 
 def _prompts(args) -> list[str]:
@@ -73,28 +75,3 @@ def generate(args) -> int:
         print(f"> {g.prompt}\n{g.text}" + (f"\n[{'; '.join(notes)}]" if notes else "") + "\n")
     sys.stdout.flush()
     return 0
-
-
-def sae_harvest(args) -> int:
-    from .steering_eval import sae_harvest as run
-    return run(args)
-
-
-def sae_train(args) -> int:
-    from .steering_eval import sae_train as run
-    return run(args)
-
-
-def sae_features(args) -> int:
-    from .steering_eval import sae_features as run
-    return run(args)
-
-
-def sae_layers(args) -> int:
-    from .steering_eval import sae_layers as run
-    return run(args)
-
-
-def steer_eval(args) -> int:
-    from .steering_eval import steer_eval as run
-    return run(args)

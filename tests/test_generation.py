@@ -131,6 +131,21 @@ def test_the_prompt_floor_silences_answers_to_prompts_scored_below_it(qwen, tmp_
         first_violation([1.0] * 8, rule)
 
 
+def test_a_guard_file_gates_with_its_prompt_probe_at_the_guards_prompt_state(qwen, tmp_path):
+    from lec_onnx.export.generation import load_prompt_check
+    from lec_onnx.export.response_probe import load_guard, save_response_probe
+    path = save_response_probe(constant_probe(qwen.hidden_size, -20.0), tmp_path / "guard.json", qwen,
+                               GuardRule(0.5, 2, prompt_floor=0.3), 2,
+                               prompt_probe=constant_probe(qwen.hidden_size, 0.0, seed=5))
+    gate = load_prompt_check(path, qwen.tokenizer, threshold=1.0)  # never flags: both read the same prefill
+    assert (gate.layer, gate.pooling, gate.tail) == (2, "last", 0)
+    gens = generate(qwen.model, qwen.tokenizer, PROMPTS[:3], guard=load_guard(path), prompt_check=gate,
+                    max_new_tokens=3, batch_size=3)
+    assert len({round(g.prompt_score, 2) for g in gens}) > 1  # the random probe tells the prompts apart
+    for g in gens:
+        assert g.prompt_score == pytest.approx(g.guard_prompt_score, abs=1e-4)
+
+
 def test_the_vectorised_rule_equals_the_guards_rule():
     gg = _guard_benchmark()
     rng = np.random.default_rng(3)
@@ -187,7 +202,7 @@ def test_response_probe_learns_answers_and_round_trips_as_a_guard(qwen, tmp_path
         assert (score > 0.5) == (ex["label"] == "harmful")
     prompt_probe = tmp_path / "prompt.json"
     prompt_probe.write_text(path.read_text())
-    with pytest.raises(InputError, match="response probe"):
+    with pytest.raises(InputError, match="response probe without a prompt probe"):
         from lec_onnx.export.generation import load_prompt_check
         load_prompt_check(prompt_probe, qwen.tokenizer)
 

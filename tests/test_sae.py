@@ -158,6 +158,13 @@ def test_sae_and_steer_eval_commands_end_to_end(tiny_llama, tmp_path, capsys):
     cs = write_jsonl(tmp_path / "cs.jsonl", labelled_rows(60, 1))
     assert main(["sae", "layers", "-m", m, "-d", str(cs), "--prompts", "6", "-o", str(tmp_path / "layers")]) == 0
     assert [r["layer"] for r in json.loads((tmp_path / "layers" / "layers.json").read_text())["rows"]] == [1, 2, 3]
+    assert main(["sae", "grid", "-m", m, "--sae", str(tmp_path / "sae"), "--features", str(tmp_path / "features.json"),
+                 "-d", str(cs), "--direction", str(tmp_path / "layers" / "directions.safetensors"), "--top", "2",
+                 "--multiples", "1,3", "--prompts", "4", "--offset", "2", "-o", str(tmp_path / "grid.json")]) == 0
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert [r["kind"] for r in grid["rows"]] == ["none"] + ["clamp"] * 4 + ["direction"] * 2
+    assert grid["best"]["clamp"]["setting"] in {r["setting"] for r in grid["rows"][1:5]}
+    assert all(0 <= r["harmful"] <= 1 for r in grid["rows"]) and grid["harmful"] == 4
     gate = tmp_path / "gate.json"
     save_probe(constant_probe_for(m, 20.0), gate, task="content_safety", layer=1, pooling="last",
                input_format={"kind": "chat", "generation_prompt": True})
@@ -182,6 +189,49 @@ def test_sae_and_steer_eval_commands_end_to_end(tiny_llama, tmp_path, capsys):
     assert "| gated-diffmean |" in (tmp_path / "eval" / "steer-eval.md").read_text()
 
 
+def test_a_gated_condition_reuses_the_unsteered_rows_its_gate_lets_through(tiny_llama, tmp_path):
+    """Gate never fires: rows copied from `none` equal the rows the gated condition generates on its own."""
+    from conftest import write_jsonl
+    from lec_onnx.cli import main
+    from lec_onnx.export.probe import save_probe
+    m = str(tiny_llama)
+    h = tmp_path / "h"
+    assert main(["sae", "harvest", "-m", m, "--layer", "2", "-d", str(write_jsonl(tmp_path / "p.jsonl", [
+        {"text": f"prompt number {i}"} for i in range(30)])), "--tokens", "300", "-o", str(h)]) == 0
+    assert main(["sae", "train", "--harvest", str(h), "--expansion", "2", "--k", "4", "--batch-size", "32",
+                 "-o", str(tmp_path / "sae")]) == 0
+    gate = save_probe(constant_probe_for(m, -20.0), tmp_path / "gate.json", task="content_safety", layer=1,
+                      pooling="last", input_format={"kind": "chat", "generation_prompt": True})
+    shared = tmp_path / "shared"
+    (shared / "steering").mkdir(parents=True)
+    write_jsonl(shared / "steering" / "mmlu_cot.jsonl", [{"question": f"{i}+1?", "choices": "(A) 1 (B) 2 (C) 3 (D) 4",
+                                                         "answer": "B"} for i in range(3)])
+    write_jsonl(shared / "steering" / "gsm8k_test.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
+    common = ["-m", m, "--steer", "0=50", "--sae", str(tmp_path / "sae"), "--gate", str(gate), "--harmful", "2",
+              "--overrefusal", "2", "--mmlu", "3", "--gsm8k", "1", "--max-new-tokens", "4",
+              "--shared-data", str(shared)]
+    assert main(["steer-eval", *common, "--condition", "none", "--condition", "gated", "-o", str(tmp_path / "a")]) == 0
+    assert main(["steer-eval", *common, "--condition", "gated", "-o", str(tmp_path / "b")]) == 0
+
+    def gated(folder):
+        rows = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines()]
+        return {r["id"]: r for r in rows if r["condition"] == "gated"}
+    reused, generated = gated(tmp_path / "a"), gated(tmp_path / "b")
+    assert len(reused) == len(generated) == 8 and all(r.get("reused") == "none" for r in reused.values())
+    assert not any("reused" in r or r["steered"] for r in generated.values())
+    for key in ("answer_text", "pred", "correct", "refused"):
+        assert [reused[i].get(key) for i in sorted(reused)] == [generated[i].get(key) for i in sorted(reused)]
+
+
 def constant_probe_for(model_dir, logit):
     from lec_onnx.export.models import load_model
     return constant_probe(load_model(model_dir).hidden_size, logit)
+
+
+def test_the_table_compares_conditions_on_the_items_all_of_them_scored():
+    from lec_onnx.export.steering_eval import summarise
+    rows = [{"condition": "none", "set": "harmful", "id": i, "refused": i == "a", "steered": False} for i in "abc"]
+    rows += [{"condition": "always", "set": "harmful", "id": i, "refused": True, "steered": True} for i in "ab"]
+    table = summarise(rows).splitlines()
+    assert table[2].startswith("| none | 50.0% [") and "(2; steered 0)" in table[2]
+    assert table[3].startswith("| always | 100.0% [") and "(2; steered 2)" in table[3]
