@@ -376,26 +376,58 @@ METRICS = {"harmful": ("refusal on harmful", "refused"), "overrefusal": ("over-r
            "mmlu": ("MMLU", "correct"), "gsm8k": ("GSM8K", "correct")}
 
 
-def summarise(rows: list[dict]) -> str:
-    """Markdown table: per condition and set, the rate with its Wilson 95% interval and the share steered, over the
-    items every condition scored (a paired comparison, also when a condition ran on fewer items)."""
+def rates(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """{(condition, set): hits, n, rate, Wilson interval, steered} over the items every condition scored (a
+    paired comparison, also when a condition ran on fewer items)."""
     names = list(dict.fromkeys(r["condition"] for r in rows))
     common = set.intersection(*({r["id"] for r in rows if r["condition"] == name} for name in names))
-    rows = [r for r in rows if r["id"] in common]
-    sets = [s for s in METRICS if any(r["set"] == s for r in rows)]
+    out = {}
+    for name in names:
+        for s in METRICS:
+            sub = [r for r in rows if r["condition"] == name and r["set"] == s and r["id"] in common]
+            if sub:
+                hits = sum(bool(r[METRICS[s][1]]) for r in sub)
+                out[name, s] = {"hits": hits, "n": len(sub), "rate": hits / len(sub), "ci": wilson(hits, len(sub)),
+                                "steered": sum(bool(r["steered"]) for r in sub)}
+    return out
+
+
+def summarise(rows: list[dict]) -> str:
+    """Markdown table of `rates`: per condition and set, the rate, its Wilson 95% interval and the share steered."""
+    table = rates(rows)
+    names = list(dict.fromkeys(name for name, _ in table))
+    sets = [s for s in METRICS if any(s == k for _, k in table)]
     lines = ["| condition | " + " | ".join(f"{METRICS[s][0]} (n)" for s in sets) + " |",
              "|---|" + "---|" * len(sets)]
     for name in names:
-        cells = []
-        for s in sets:
-            sub = [r for r in rows if r["condition"] == name and r["set"] == s]
-            hits = sum(bool(r[METRICS[s][1]]) for r in sub)
-            lo, hi = wilson(hits, len(sub))
-            steered = sum(bool(r["steered"]) for r in sub)
-            cells.append(f"{100 * hits / max(1, len(sub)):.1f}% [{100 * lo:.0f}–{100 * hi:.0f}] ({len(sub)}; "
-                         f"steered {steered})")
+        cells = [f"{100 * c['rate']:.1f}% [{100 * c['ci'][0]:.0f}–{100 * c['ci'][1]:.0f}] ({c['n']}; steered "
+                 f"{c['steered']})" for c in (table[name, s] for s in sets)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot_rates(rows: list[dict], path) -> None:
+    """Grouped bars: one group per measure, one bar per condition, Wilson 95% intervals as error bars."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    table = rates(rows)
+    names = list(dict.fromkeys(name for name, _ in table))
+    sets = [s for s in METRICS if any(s == k for _, k in table)]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        cells = [table[name, s] for s in sets]
+        x = np.arange(len(sets)) + (i - (len(names) - 1) / 2) * width
+        err = np.array([[c["rate"] - c["ci"][0], c["ci"][1] - c["rate"]] for c in cells]).T
+        ax.bar(x, [100 * c["rate"] for c in cells], width, yerr=100 * err, capsize=2, label=name)
+    ax.set_xticks(np.arange(len(sets)), [METRICS[s][0] for s in sets])
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncols=len(names))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def steer_eval(args) -> int:
@@ -429,7 +461,9 @@ def steer_eval(args) -> int:
                     for it, row in zip(batch, run_item_batch(loaded, batch, check, steering, args.max_new_tokens)):
                         f.write(json.dumps({"condition": name, **it, **row}, ensure_ascii=False) + "\n")
                     f.flush()
-    table = summarise(read_jsonl(path))
+    rows = read_jsonl(path)
+    table = summarise(rows)
     (out / "steer-eval.md").write_text(table + "\n")
+    plot_rates(rows, out / "steer-eval.png")
     print(table)
     return 0

@@ -187,6 +187,7 @@ def test_sae_and_steer_eval_commands_end_to_end(tiny_llama, tmp_path, capsys):
     assert all(r["steered"] for r in rows if r["condition"].startswith("gated")) and \
         not any(r["steered"] for r in rows if r["condition"] == "none")
     assert "| gated-diffmean |" in (tmp_path / "eval" / "steer-eval.md").read_text()
+    assert (tmp_path / "eval" / "steer-eval.png").stat().st_size > 0
 
 
 def test_a_gated_condition_reuses_the_unsteered_rows_its_gate_lets_through(tiny_llama, tmp_path):
