@@ -275,7 +275,10 @@ def eval_items(args) -> list[dict]:
     risky = [r["text"] for r in read_jsonl(data / "overrefusal.jsonl")]
     coconot = shared / "extra" / "coconot.jsonl"
     if coconot.exists():
-        risky += [r["text"] for r in read_jsonl(coconot) if r["label"] == "safe" and r.get("split") == "test"]
+        # only CoCoNot's contrast prompts: its other "safe" rows (unsupported, humanising, incomplete requests)
+        # are ones where declining is the right answer, so a refusal there is no over-refusal
+        risky += [r["text"] for r in read_jsonl(coconot) if r["label"] == "safe" and r.get("split") == "test"
+                  and r.get("category", "").startswith("contrast")]
     risky.sort(key=lambda t: hashlib.sha256(t.encode()).hexdigest())
     items = [{"set": "harmful", "prompt": t} for t in harmful]
     items += [{"set": "overrefusal", "prompt": t} for t in risky[:args.overrefusal]]
@@ -441,7 +444,7 @@ def steer_eval(args) -> int:
     done = {(r["condition"], r["id"]) for r in read_jsonl(path)} if path.exists() else set()
     items = eval_items(args)
     gate_flagged: dict[str, bool] = {}
-    with path.open("a") as f:
+    with path.open("a", buffering=1) as f:  # line-buffered: runs of other conditions may append alongside
         for name, (check, steering) in conditions(args, loaded).items():
             unsteered = {r["id"]: r for r in read_jsonl(path) if r["condition"] == "none"} \
                 if check is not None and path.exists() else {}
@@ -461,7 +464,8 @@ def steer_eval(args) -> int:
                     for it, row in zip(batch, run_item_batch(loaded, batch, check, steering, args.max_new_tokens)):
                         f.write(json.dumps({"condition": name, **it, **row}, ensure_ascii=False) + "\n")
                     f.flush()
-    rows = read_jsonl(path)
+    asked = {it["id"] for it in items}
+    rows = [r for r in read_jsonl(path) if r["id"] in asked]  # rows of items no longer asked for stay out
     table = summarise(rows)
     (out / "steer-eval.md").write_text(table + "\n")
     plot_rates(rows, out / "steer-eval.png")
