@@ -422,7 +422,7 @@ def plot_rates(rows: list[dict], path) -> None:
     for i, name in enumerate(names):
         cells = [table[name, s] for s in sets]
         x = np.arange(len(sets)) + (i - (len(names) - 1) / 2) * width
-        err = np.array([[c["rate"] - c["ci"][0], c["ci"][1] - c["rate"]] for c in cells]).T
+        err = np.clip([[c["rate"] - c["ci"][0], c["ci"][1] - c["rate"]] for c in cells], 0, 1).T  # rounding: >= 0
         ax.bar(x, [100 * c["rate"] for c in cells], width, yerr=100 * err, capsize=2, label=name)
     ax.set_xticks(np.arange(len(sets)), [METRICS[s][0] for s in sets])
     ax.set_ylabel("%")

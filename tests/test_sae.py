@@ -229,11 +229,16 @@ def constant_probe_for(model_dir, logit):
     return constant_probe(load_model(model_dir).hidden_size, logit)
 
 
-def test_the_table_compares_conditions_on_the_items_all_of_them_scored():
+def test_the_table_compares_conditions_on_the_items_all_of_them_scored(tmp_path):
     from lec_onnx.export.steering_eval import summarise
     rows = [{"condition": "none", "set": "harmful", "id": i, "refused": i == "a", "steered": False} for i in "abc"]
     rows += [{"condition": "always", "set": "harmful", "id": i, "refused": True, "steered": True} for i in "ab"]
     table = summarise(rows).splitlines()
+    from lec_onnx.export.steering_eval import plot_rates
+    solved = [{"condition": c, "set": "gsm8k", "id": f"g{i}", "correct": True, "steered": False}
+              for c in ("none", "always") for i in range(21)]
+    plot_rates(rows + solved, tmp_path / "rates.png")  # 21/21: the interval's upper end rounds just below 1
+    assert (tmp_path / "rates.png").stat().st_size > 0
     assert table[2].startswith("| none | 50.0% [") and "(2; steered 0)" in table[2]
     assert table[3].startswith("| always | 100.0% [") and "(2; steered 2)" in table[3]
 
