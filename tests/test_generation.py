@@ -280,4 +280,4 @@ def test_guard_labels_follow_the_refusal_judge_and_the_hand_judgements():
     m = gg.stop_metrics(rows, [5, 40, 0, 3])
     assert (m["harmful"], m["stopped_32"], m["answered"], m["answered_stopped_32"]) == (1, 1.0, 2, 0.5)
     assert (m["false_stops"], m["false_stop_rate"]) == (1, 0.5)
-    assert m["latency_median"] == 5.0  # detection latency counts answer tokens (a step index), not time
+    assert m["tokens_to_stop_median"] == 5.0  # answer tokens before the stop (a step index)
