@@ -396,7 +396,8 @@ def report(args) -> int:
         f"({round(m['stopped_32'] * m['harmful'])}/{m['harmful']}) |",
         f"| all answered harmful prompts stopped within 32 tokens | {100 * m['answered_stopped_32']:.0f}% "
         f"({round(m['answered_stopped_32'] * m['answered'])}/{m['answered']}) |",
-        f"| detection latency, median / p90 (answer tokens) | {m['tokens_to_stop_median']} / {m['tokens_to_stop_p90']} |",
+        f"| detection latency, median / p90 (answer tokens) | {m['tokens_to_stop_median']} / "
+        f"{m['tokens_to_stop_p90']} |",
         f"| false stops on benign prompts | {100 * m['false_stop_rate']:.1f}% ({m['false_stops']}/{m['benign']}) |",
         f"| refused harmful prompts the guard also stopped | "
         f"{sum(r['violation_at'] > 0 for r in refused_harmful)}/{len(refused_harmful)} |",

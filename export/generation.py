@@ -310,6 +310,11 @@ def generation_tail(tokenizer) -> int:
     return len(with_prompt) - len(chat_ids(tokenizer, "x", generation_prompt=False))
 
 
+def padding_id(tokenizer) -> int:
+    """The pad token, or end-of-sequence for tokenizers without one (most chat decoders)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
@@ -359,7 +364,7 @@ def generate(model, tokenizer, prompts: list[str], systems: list[str | None] | N
     model: a HF *ForCausalLM. Without guard, check and steering this is plain `model.generate`."""
     systems = systems or [None] * len(prompts)
     criteria = _plan(guard, on_violation, prompt_check, steering)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     results = []
     for start in range(0, len(prompts), batch_size):
         batch = list(range(start, min(start + batch_size, len(prompts))))
@@ -430,7 +435,7 @@ def load_prompt_check(path, tokenizer, threshold: float | None = None) -> Prompt
             raise InputError(f"{path} is a response probe without a prompt probe; the gate needs a prompt-side probe")
         # the answer guard's own prompt probe: it reads the last prompt position, generation prompt included
         return PromptCheck(probe_from_dict(meta["prompt_probe"]), int(meta["layer"]), "last",
-                           meta.get("gate_threshold", 0.5) if threshold is None else threshold)
+                           0.5 if threshold is None else threshold)
     fmt = meta.get("input_format") or {}
     if fmt.get("kind") != "chat":
         raise InputError(f"{path} was not trained on a chat decoder's states; the gate reads the generating model")

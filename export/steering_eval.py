@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from lec_onnx.errors import InputError
 
-from .generation import answer_states, chat_ids, generate, layer_states, left_pad, positions
+from .generation import answer_states, chat_ids, generate, layer_states, left_pad, padding_id, positions
 from .models import load_model
 
 REFUSAL_MARKERS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "i can not", "i won't", "i will not",
@@ -138,13 +138,7 @@ def refusal_token_ids(tokenizer) -> list[int]:
 
 def refusal_log_odds(model, tokenizer, prompts: list[str], refusal_ids: list[int], steering=None) -> np.ndarray:
     """log P(refusal token) - log P(anything else) at the first generated position, per prompt."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids, mask = left_pad([chat_ids(tokenizer, p) for p in prompts], pad)
-    import contextlib
-    with torch.inference_mode(), (steering.attached(len(prompts)) if steering else contextlib.nullcontext()):
-        # logits_to_keep=1: the LM head (151k words for Qwen) on every position costs more than the model itself
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False,
-                       logits_to_keep=1).logits[:, -1].float()
+    logits = first_token_logits(model, tokenizer, prompts, steering=steering)
     p = torch.softmax(logits, -1)[:, refusal_ids].sum(1).clamp(1e-9, 1 - 1e-9)
     return (torch.log(p) - torch.log1p(-p)).numpy()
 
@@ -215,7 +209,7 @@ def sae_grid(args) -> int:
     from safetensors.torch import load_file
 
     from .sae import load_sae
-    from .steering import Steering, addition_edit, clamp_edit
+    from .steering import Steering, addition_edit, sae_steering
     torch.set_num_threads(args.threads)
     loaded, sae = load_model(args.model), load_sae(args.sae)
     harmful, harmless = prompt_sets(args.data, args.prompts, "train", args.offset)
@@ -229,7 +223,7 @@ def sae_grid(args) -> int:
         for m in args.multiples:
             value = round(m * feature["max_token_activation"], 4)
             candidates.append(("clamp", f"{feature['latent']}={value}", m,
-                               Steering(loaded.model, sae.cfg.layer, clamp_edit(sae, feature["latent"], value))))
+                               sae_steering(loaded.model, sae, feature["latent"], value)))
     if args.direction:
         direction = load_file(args.direction).get(f"layer_{sae.cfg.layer}")
         if direction is None:
@@ -260,10 +254,10 @@ def first_token_logits(model, tokenizer, prompts, prompt_check=None, steering=No
     """Next-token logits after the generation prompt, with the gate and the steering hooks of `generate`."""
     from .generation import _plan, readers_attached
     _plan(None, "stop", prompt_check, steering)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids, mask = left_pad([chat_ids(tokenizer, p) for p in prompts], pad)
+    ids, mask = left_pad([chat_ids(tokenizer, p) for p in prompts], padding_id(tokenizer))
     with readers_attached(model, mask, None, prompt_check, steering), torch.inference_mode():
-        return model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+        # logits_to_keep=1: the LM head (151k words for Qwen) on every position costs more than the model itself
+        return model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False,
                      logits_to_keep=1).logits[:, -1].float()
 
 
@@ -356,10 +350,10 @@ def run_item_batch(loaded, batch, check, steering, max_new_tokens) -> list[dict]
 
 def gate_flags(loaded, check, prompts: list[str], batch_size: int = 8) -> list[bool]:
     """Whether the gate flags each prompt: the prefill reading of `generate`, run only up to the gate's layer."""
-    pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else loaded.tokenizer.eos_token_id
     flags = []
     for start in range(0, len(prompts), batch_size):
-        ids, mask = left_pad([chat_ids(loaded.tokenizer, p) for p in prompts[start:start + batch_size]], pad)
+        batch = [chat_ids(loaded.tokenizer, p) for p in prompts[start:start + batch_size]]
+        ids, mask = left_pad(batch, padding_id(loaded.tokenizer))
         check.mask = mask
         check(layer_states(loaded.model, check.layer, ids, mask), True)
         flags += check.flagged.tolist()
