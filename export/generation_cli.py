@@ -63,7 +63,7 @@ def _add_generate(sub, command) -> None:
 
 
 def _add_sae(sub, command) -> None:
-    s = sub.add_parser("sae", help="Top-k sparse autoencoder on one layer: harvest, train, features",
+    s = sub.add_parser("sae", help="Top-k sparse autoencoder on one layer: harvest, train, features, grid, judge",
                        description="Harvest a layer's activations (fp16 memmap, resumable), train a Top-k SAE on "
                                    "them, and rank candidate refusal latents.")
     ss = s.add_subparsers(dest="sae_command", required=True, metavar="STEP")
@@ -119,6 +119,16 @@ def _add_sae(sub, command) -> None:
     r.add_argument("--offset", type=int, default=1000, help="first train-split row of the dev prompts")
     r.add_argument("--out", "-o", required=True, help="grid.json: every setting's refusal shares and the choice")
     r.set_defaults(run=command("sae_grid"))
+    j = ss.add_parser("judge", help="second refusal judge for steer-eval: an LEC probe on the answers' states")
+    _model_args(j)
+    j.add_argument("--pairs", required=True, help="refusal_pairs.jsonl: the probe's only training texts")
+    j.add_argument("--eval", required=True, help="a steer-eval folder (its items.jsonl)")
+    j.add_argument("--layer", type=int, required=True, help="decoder layer the probe reads")
+    j.add_argument("--C", type=float, default=0.05, help="L2 strength (inverse) of the probe")
+    j.add_argument("--threshold", type=float, default=0.5, help="P(refusal) from which an answer counts as one")
+    j.add_argument("--hand", help="hand-read sample (JSON with rows of prompt, answer_text, refused, hand)")
+    j.add_argument("--cache", help="folder for teacher-forced answer states, reused across runs")
+    j.set_defaults(run=command("sae_judge"))
 
 
 def _multiples(text: str) -> tuple[float, ...]:
@@ -146,6 +156,7 @@ def _add_steer_eval(sub, command) -> None:
     e.add_argument("--harmful", type=int, default=100)
     e.add_argument("--overrefusal", type=int, default=100)
     e.add_argument("--mmlu", type=int, default=100)
+    e.add_argument("--misconceptions", type=int, default=100, help="true/false statements (first-token argmax)")
     e.add_argument("--gsm8k", type=int, default=50)
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--shared-data", default="../shared/data", help="folder with steering/ and extra/")

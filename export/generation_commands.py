@@ -10,6 +10,7 @@ from lec_onnx.errors import InputError
 
 from .generation import generate as guarded_generate, load_prompt_check
 from .models import load_model
+from .refusal_judge import sae_judge  # noqa: F401 (command)
 from .response_probe import load_guard
 from .steering_eval import (sae_features, sae_grid, sae_harvest, sae_layers, sae_train,  # noqa: F401 (commands)
                             steer_eval)

@@ -248,6 +248,7 @@ def sae_grid(args) -> int:
 
 
 LETTERS = ("A", "B", "C", "D")
+CHOICES = {"mmlu": LETTERS, "misconceptions": ("True", "False")}  # sets scored by the first token's argmax
 
 
 def first_token_logits(model, tokenizer, prompts, prompt_check=None, steering=None) -> torch.Tensor:
@@ -262,11 +263,13 @@ def first_token_logits(model, tokenizer, prompts, prompt_check=None, steering=No
 
 
 def eval_items(args) -> list[dict]:
-    """(set, id, prompt, answer) items: harmful requests, safe-but-risky prompts, MMLU, GSM8K."""
+    """(set, id, prompt, answer) items: harmful requests, safe-but-risky prompts, MMLU, true/false misconceptions,
+    GSM8K."""
     shared = Path(args.shared_data)
     data = Path(args.data_dir)
     harmful, _ = prompt_sets([str(data / "content_safety.jsonl")], args.harmful, "test")
-    risky = [r["text"] for r in read_jsonl(data / "overrefusal.jsonl")]
+    # test split only: the gate's prompt probe reads the train split
+    risky = [r["text"] for r in read_jsonl(data / "overrefusal.jsonl") if r.get("split", "train") == "test"]
     coconot = shared / "extra" / "coconot.jsonl"
     if coconot.exists():
         # only CoCoNot's contrast prompts: its other "safe" rows (unsupported, humanising, incomplete requests)
@@ -281,6 +284,11 @@ def eval_items(args) -> list[dict]:
     for r in mmlu[:args.mmlu]:
         items.append({"set": "mmlu", "prompt": f"{r['question']}\n{r['choices']}\nAnswer with the letter only.",
                       "answer": r["answer"]})
+    statements = sorted(read_jsonl(shared / "steering" / "misconceptions.jsonl") if args.misconceptions else [],
+                        key=lambda r: hashlib.sha256(r["statement"].encode()).hexdigest())  # true and false mixed
+    for r in statements[:args.misconceptions]:
+        items.append({"set": "misconceptions", "prompt": f"True or false? {r['statement']}\nAnswer with True or "
+                      "False only.", "answer": "True" if r["target_scores"]["T"] else "False"})
     for r in read_jsonl(shared / "steering" / "gsm8k_test.jsonl")[:args.gsm8k]:
         items.append({"set": "gsm8k", "prompt": r["question"] + "\nEnd with 'The answer is N.'",
                       "answer": str(r["answer"]).split("####")[-1].strip().replace(",", "")})
@@ -329,12 +337,13 @@ def run_item_batch(loaded, batch, check, steering, max_new_tokens) -> list[dict]
     """Score a batch of items of one set under one condition."""
     kind = batch[0]["set"]
     prompts = [it["prompt"] for it in batch]
-    if kind == "mmlu":
+    if kind in CHOICES:
+        options = CHOICES[kind]
         logits = first_token_logits(loaded.model, loaded.tokenizer, prompts, check, steering)
-        letter_ids = [loaded.tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in LETTERS]
-        picks = logits[:, letter_ids].argmax(1).tolist()
+        option_ids = [loaded.tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in options]
+        picks = logits[:, option_ids].argmax(1).tolist()
         steered = steering.active.tolist() if steering is not None else [False] * len(batch)
-        return [{"pred": LETTERS[p], "correct": LETTERS[p] == it["answer"], "steered": s}
+        return [{"pred": options[p], "correct": options[p] == it["answer"], "steered": s}
                 for it, p, s in zip(batch, picks, steered)]
     tokens = 256 if kind == "gsm8k" else max_new_tokens
     gens = generate(loaded.model, loaded.tokenizer, prompts, prompt_check=check, steering=steering,
@@ -370,7 +379,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 METRICS = {"harmful": ("refusal on harmful", "refused"), "overrefusal": ("over-refusal on safe", "refused"),
-           "mmlu": ("MMLU", "correct"), "gsm8k": ("GSM8K", "correct")}
+           "mmlu": ("MMLU", "correct"), "misconceptions": ("misconceptions", "correct"),
+           "gsm8k": ("GSM8K", "correct")}
 
 
 def rates(rows: list[dict]) -> dict[tuple[str, str], dict]:
@@ -459,6 +469,7 @@ def steer_eval(args) -> int:
                         f.write(json.dumps({"condition": name, **it, **row}, ensure_ascii=False) + "\n")
                     f.flush()
     asked = {it["id"] for it in items}
+    (out / "asked.json").write_text(json.dumps(sorted(asked)))  # for `sae judge`: the same items as the table
     rows = [r for r in read_jsonl(path) if r["id"] in asked]  # rows of items no longer asked for stay out
     table = summarise(rows)
     (out / "steer-eval.md").write_text(table + "\n")
