@@ -119,6 +119,10 @@ def _add_sae(sub, command) -> None:
     r.add_argument("--offset", type=int, default=1000, help="first train-split row of the dev prompts")
     r.add_argument("--out", "-o", required=True, help="grid.json: every setting's refusal shares and the choice")
     r.set_defaults(run=command("sae_grid"))
+    _add_sae_judge(ss, command)
+
+
+def _add_sae_judge(ss, command) -> None:
     j = ss.add_parser("judge", help="second refusal judge for steer-eval: an LEC probe on the answers' states")
     _model_args(j)
     j.add_argument("--pairs", required=True, help="refusal_pairs.jsonl: the probe's only training texts")
