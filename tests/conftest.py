@@ -70,6 +70,16 @@ def _wordpiece_tokenizer():
     return tok
 
 
+def benchmark_module(name: str):
+    """A script of benchmarks/ imported as a module (benchmarks/ is not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "benchmarks" /
+                                                  f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_decoder(folder: Path, arch: str = "qwen2", layers: int = 4) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM

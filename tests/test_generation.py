@@ -245,13 +245,8 @@ def test_generate_cli_guards_and_reports_bad_input(tiny_decoder, tmp_path, capsy
 
 
 def _guard_benchmark():
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location(
-        "guarded_generation", Path(__file__).resolve().parent.parent / "benchmarks" / "guarded_generation.py")
-    gg = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gg)
-    return gg
+    from conftest import benchmark_module
+    return benchmark_module("guarded_generation")
 
 
 def test_guard_prompt_sets_are_disjoint_and_benign_sources_filter():
