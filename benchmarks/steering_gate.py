@@ -11,17 +11,18 @@ harmful prompts and the flag rate on each hard-negative family at a few threshol
 picks. `fit` writes the chosen gate as a probe file that `lec-onnx generate --gate` and `steer-eval --gate` read.
 
     python benchmarks/steering_gate.py compare -m MODEL --cache runs/guard/states
-    python benchmarks/steering_gate.py fit -m MODEL --recipe hard --C 0.05 --held-out rows --threshold 0.5 \
-        -o docs/steering/gate-v9.json
+    python benchmarks/steering_gate.py fit -m MODEL --recipe hard --held-out rows --threshold 0.5 -o gate.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from lec_onnx.errors import InputError
 from lec_onnx.export.steering_eval import read_jsonl, text_hash
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -199,7 +200,11 @@ def main(argv=None) -> int:
     args.recipe = args.recipe or ["v8", "hard"]
     args.C = args.C or [0.05]
     args.max_fpr = args.max_fpr or [0.05, 0.1]
-    return compare(args) if args.command == "compare" else fit(args)
+    try:
+        return compare(args) if args.command == "compare" else fit(args)
+    except InputError as err:  # a user mistake (no such model, unreadable data): the message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

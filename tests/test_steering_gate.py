@@ -100,3 +100,8 @@ def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, t
     prompts = [r["prompt"] for r in rows[:16]]
     expected = probe.predict_proba(sg.gate_states(loaded, rows[:16], 2, str(tmp_path / "states")))[:, 1]
     assert gate_flags(loaded, check, prompts) == (expected >= meta["threshold"]).tolist()
+
+
+def test_a_missing_model_is_a_clear_error_not_a_traceback(sg, tmp_path, capsys):
+    assert sg.main(["fit", "-m", str(tmp_path / "nowhere"), "--recipe", "hard"]) == 2
+    assert "model folder not found" in capsys.readouterr().err
