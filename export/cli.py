@@ -109,11 +109,12 @@ def _add_export(sub, model) -> None:
     e.add_argument("--parity-data", action="append", help="labelled file per probe (same order) for the parity gate")
     e.add_argument("--parity-rows", type=int, default=400, help="test rows per task in the parity gate")
     e.add_argument("--no-fp32", action="store_true", help="skip the fp32 graph (for CUDA)")
-    e.add_argument("--quantize", default="auto", choices=["auto", "dynamic", "token", "smooth", "static"],
+    e.add_argument("--quantize", default="auto", choices=["auto", "dynamic", "token", "block", "smooth", "static"],
                    help="int8 method: dynamic (one activation scale per tensor, per run); token (one scale per "
-                   "token, per run); smooth (decoders: outliers migrated into the weights first, SmoothQuant); "
-                   "static (calibrated ranges, QDQ); auto (default): encoders dynamic, decoders the best of "
-                   "dynamic, token and static on held-out calibration rows")
+                   "token, per run); block (weights and activations with one scale per 32 channels: MatMulNBits, "
+                   "onnxruntime >= 1.22); smooth (decoders: outliers migrated into the weights first, SmoothQuant); "
+                   "static (calibrated ranges, QDQ); auto (default): the best on held-out calibration rows of "
+                   "dynamic and block (encoders) or dynamic, token, static and block (decoders)")
     e.set_defaults(run=export_command("export"))
 
 

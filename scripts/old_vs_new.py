@@ -81,7 +81,8 @@ def artifact_rows(artifact, task: str, evals: dict) -> dict:
         rows[name] = row_metrics(y, scores, clf.tasks[head].threshold)
         if task != "prompt_injection":
             flagged = np.array([any(t.flagged for t in r.values()) for r in results], float)
-            rows[f"{name}, any task flagged"] = row_metrics(y, flagged, 0.5) | {"auc": None, "recall@1%fpr": None, "recall@5%fpr": None}
+            no_ranking = {"auc": None, "recall@1%fpr": None, "recall@5%fpr": None}
+            rows[f"{name}, any task flagged"] = row_metrics(y, flagged, 0.5) | no_ranking
     return rows
 
 

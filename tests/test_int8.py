@@ -99,7 +99,9 @@ def test_int8_graph_within_the_bound_of_its_quantisation(request, kind, tiny_dec
     texts = sentences(16, seed=11)
     states, scores = pooled_and_scores(artifact, texts)
     quantization = json.loads((artifact / "manifest.json").read_text())["graph"]["quantization"]
-    assert quantization["weights"].startswith("uint8") and quantization["activations"].startswith("uint8")
+    # uint8 codes (range / 255 a step), or the block method's symmetric int8 ones (max|x| / 127: the same step)
+    assert quantization["weights"].startswith("uint8")
+    assert quantization["activations"].split(",")[0] in ("uint8", "int8")
     shift = quantization.get("head_bias_shift", {})
     for path in probes:
         probe, meta = load_probe(path)
@@ -113,11 +115,11 @@ def test_int8_graph_within_the_bound_of_its_quantisation(request, kind, tiny_dec
         assert np.all(np.abs(scores[meta["task"]][:, -1] - p_torch) <= lipschitz + 1e-5)
 
 
-def test_auto_tries_three_methods_on_decoders_and_records_the_choice(decoder_artifact):
+def test_auto_tries_four_methods_on_decoders_and_records_the_choice(decoder_artifact):
     manifest = json.loads((decoder_artifact[0] / "manifest.json").read_text())
     q = manifest["graph"]["quantization"]
-    assert q["method"] in ("dynamic", "token", "static") and q["smoothing"] is None
-    assert set(q["state_error"]) == {"dynamic", "token", "static"}
+    assert q["method"] in ("dynamic", "token", "static", "block") and q["smoothing"] is None
+    assert set(q["state_error"]) == {"dynamic", "token", "static", "block"}
     assert max(q["state_error"][q["method"]]) == min(max(e) for e in q["state_error"].values())
 
 
@@ -177,6 +179,56 @@ def test_one_huge_token_spoils_per_tensor_int8_not_per_token(tmp_path):
         got = _run(tmp_path / f"{name}.onnx", x)
         errors[name] = np.linalg.norm(got[0, 1:] - exact[0, 1:]) / np.linalg.norm(exact[0, 1:])
     assert errors["token"] < 0.02 < 0.2 < errors["tensor"]
+
+
+def _block_reference(x, stored, block):
+    """MatMulNBits at accuracy level 4, recomputed: per block of `block` input channels, the weights' uint8 codes
+    minus 128 times their block scale, the activations rounded to int8 with their own block scale max|x| / 127."""
+    codes, scales = stored["W_Q8"].astype(np.float64) - 128, stored["W_scales"]  # (N, blocks, block), (N, blocks)
+    out = 0
+    for b in range(codes.shape[1]):
+        xb = x[..., b * block:(b + 1) * block].astype(np.float64)
+        sx = np.abs(xb).max(-1, keepdims=True) / 127
+        out = out + (np.round(xb / sx) @ codes[:, b].T) * sx * scales[:, b]
+    return out
+
+
+def test_block_quantiser_is_the_integer_arithmetic_it_claims(tmp_path):
+    """The block method's MatMulNBits (8-bit weights, int8 dot products per block of 32) against numpy: equal up to
+    float summation order, with random operands and with every code at the top of its range (a kernel that added
+    u8 * s8 pairs in 16 bits would saturate there, as U8S8 did on AVX2)."""
+    from onnx import numpy_helper
+
+    from lec_onnx.export.quantize import BLOCK_SIZE, quantize_blockwise
+    rng = np.random.default_rng(2)
+    for weight, x in ((rng.standard_normal((64, 24)), rng.standard_normal((1, 10, 64))),
+                      (np.where(np.arange(64)[:, None] % 32 == 0, -1.0, 1.0) * np.ones((64, 24)),
+                       np.ones((1, 10, 64)))):
+        quantize_blockwise(_one_matmul(tmp_path, weight.astype(np.float32)), tmp_path / "q.onnx")
+        model = onnx.load(str(tmp_path / "q.onnx"))
+        assert [n.op_type for n in model.graph.node] == ["MatMulNBits"]
+        stored = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        expected = _block_reference(x, stored, BLOCK_SIZE)
+        got = _run(tmp_path / "q.onnx", x.astype(np.float32))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_an_outlier_channel_costs_block_int8_least(tmp_path):
+    """An encoder's or decoder's outlier channel: per tensor and per token it sets the scale of every value beside
+    it; per block of 32 channels, only of its own block."""
+    from lec_onnx.export.quantize import quantize_blockwise, quantize_int8, quantize_per_token
+    rng = np.random.default_rng(3)
+    weight = rng.standard_normal((256, 32)).astype(np.float32)
+    x = rng.standard_normal((1, 16, 256)).astype(np.float32)
+    x[..., 7] *= 100  # one outlier channel in every token
+    weight[7] /= 100  # ...that the weights scale back, as a LayerNorm's outlier dimension is
+    exact = x @ weight
+    graph = _one_matmul(tmp_path, weight)
+    errors = {}
+    for name, quantize in (("tensor", quantize_int8), ("token", quantize_per_token), ("block", quantize_blockwise)):
+        quantize(graph, tmp_path / f"{name}.onnx")
+        errors[name] = np.linalg.norm(_run(tmp_path / f"{name}.onnx", x) - exact) / np.linalg.norm(exact)
+    assert errors["block"] < errors["token"] / 2 and errors["token"] <= errors["tensor"]
 
 
 def test_static_qdq_and_refusals(tiny_decoder, tmp_path):
