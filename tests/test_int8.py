@@ -213,6 +213,30 @@ def test_block_quantiser_is_the_integer_arithmetic_it_claims(tmp_path):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
+def test_block_method_stores_embeddings_with_a_scale_per_row(tmp_path):
+    """Each looked-up row comes back within half of its own step, max|row| / 254: a row of small values keeps its
+    precision beside a row of huge ones (one scale for the table would round it to a few levels)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from lec_onnx.export.quantize import quantize_blockwise
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((50, 16)).astype(np.float32)
+    table[3] *= 1000  # one huge row
+    graph = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["rows"], name="lookup")], "emb",
+                              [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+                              [helper.make_tensor_value_info("rows", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(table, "table")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "emb.onnx")
+    quantize_blockwise(tmp_path / "emb.onnx", tmp_path / "q.onnx")
+    stored = {i.name: i for i in onnx.load(str(tmp_path / "q.onnx")).graph.initializer}
+    assert stored["table.codes"].data_type == TensorProto.UINT8 and "table" not in stored
+    import onnxruntime as ort
+    ids = np.array([0, 3, 7, 3, 49])
+    got = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+    half_step = np.abs(table[ids]).max(1, keepdims=True) / 254
+    assert np.all(np.abs(got - table[ids]) <= half_step * (1 + 1e-5))
+
+
 def test_an_outlier_channel_costs_block_int8_least(tmp_path):
     """An encoder's or decoder's outlier channel: per tensor and per token it sets the scale of every value beside
     it; per block of 32 channels, only of its own block."""
