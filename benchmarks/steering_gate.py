@@ -15,7 +15,7 @@ refused; a harmful prompt the model refuses anyway needs no flag, and a safe one
 
     python benchmarks/steering_gate.py compare -m MODEL
     python benchmarks/steering_gate.py simulate -m MODEL --recipe hard --recipe unrefused --layer 10 --layer 12
-    python benchmarks/steering_gate.py fit -m MODEL --recipe unrefused --layer 12 --budget 0.03 -o gate.json
+    python benchmarks/steering_gate.py fit -m MODEL --recipe hard --layer 13 --budget 0.04 -o gate.json
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
     import torch
     from lec_onnx.export.generation import chat_ids, left_pad, padding_id, positions
     from lec_onnx.export.models import decoder_layers
-    from lec_onnx.export.steering_eval import refusal_token_ids
+    from lec_onnx.export.steering_eval import refusal_odds_of, refusal_token_ids
     blocks, refusal = decoder_layers(loaded.model.base_model), refusal_token_ids(loaded.tokenizer)
     got = {}
 
@@ -127,9 +127,8 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
             ids, mask = left_pad([chat_ids(loaded.tokenizer, p) for _, p in batch], padding_id(loaded.tokenizer))
             with torch.inference_mode():
                 logits = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
-                                      use_cache=False, logits_to_keep=1).logits[:, -1].float()
-            p = torch.softmax(logits, -1)[:, refusal].sum(1).clamp(1e-9, 1 - 1e-9)
-            odds = (torch.log(p) - torch.log1p(-p)).numpy()
+                                      use_cache=False, logits_to_keep=1).logits[:, -1]
+            odds = refusal_odds_of(logits, refusal)
             for i, (key, _) in enumerate(batch):
                 known[f"o{key}"] = odds[i]
                 for k in layers:
@@ -223,8 +222,8 @@ def out_of_fold_scores(X: np.ndarray, rows: list[dict], fit_on: list[int], C: fl
 
 
 def simulated_gating(scores: np.ndarray, rows: list[dict], refuses: np.ndarray, threshold: float) -> dict:
-    """What gated steering would do at `threshold` if every flagged prompt were refused (always-on refuses 99.5%
-    of harmful and 90% of safe-but-risky prompts) and every other one answered as the model does unsteered:
+    """What gated steering would do at `threshold` if every flagged prompt were refused (always-on refuses 92-99.5%
+    of harmful and 79-90% of safe-but-risky prompts) and every other one answered as the model does unsteered:
     refusal on harmful prompts and on the over-refusal families, each beside no steering, and the flag rates."""
     kinds = np.array([r["kind"] for r in rows])
     families = np.array([r["family"] for r in rows])

@@ -143,8 +143,12 @@ def refusal_token_ids(tokenizer) -> list[int]:
 
 def refusal_log_odds(model, tokenizer, prompts: list[str], refusal_ids: list[int], steering=None) -> np.ndarray:
     """log P(refusal token) - log P(anything else) at the first generated position, per prompt."""
-    logits = first_token_logits(model, tokenizer, prompts, steering=steering)
-    p = torch.softmax(logits, -1)[:, refusal_ids].sum(1).clamp(1e-9, 1 - 1e-9)
+    return refusal_odds_of(first_token_logits(model, tokenizer, prompts, steering=steering), refusal_ids)
+
+
+def refusal_odds_of(logits: torch.Tensor, refusal_ids: list[int]) -> np.ndarray:
+    """[prompts] log-odds that the next token opens a refusal, from next-token logits [prompts, vocab]."""
+    p = torch.softmax(logits.float(), -1)[:, refusal_ids].sum(1).clamp(1e-9, 1 - 1e-9)
     return (torch.log(p) - torch.log1p(-p)).numpy()
 
 
