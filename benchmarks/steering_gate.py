@@ -321,20 +321,18 @@ def fit(args, rows: list[dict] | None = None) -> int:
     refuses = odds > 0
     fit_on = recipe(rows, args.recipe[0], refuses=refuses)
     X, C = states[args.layer], args.C[0]
-    if args.threshold is not None:
-        threshold, rule = args.threshold, f"{args.threshold} (given)"
-    elif args.budget is not None:
+    by_budget = args.budget is not None and args.threshold is None
+    if by_budget:
         scores = out_of_fold_scores(X, rows, fit_on, C)
         threshold = budget_threshold(scores, rows, refuses, args.budget)
         rule = f"gated over-refusal on {'/'.join(OVER_REFUSAL_FAMILIES)} within +{args.budget} (rows held out)"
-    else:
-        threshold, rule = None, f"each hard-negative family flagged <= {args.max_fpr[0]}"
-    if args.budget is not None and args.threshold is None:
         held = simulated_gating(scores, rows, refuses, threshold)
     else:
         chosen = [rows[i] for i in fit_on]
         scores = held_out_scores(X[fit_on], chosen, list(range(len(fit_on))), C, args.held_out)
-        threshold = threshold if threshold is not None else fpr_threshold(scores, chosen, args.max_fpr[0])
+        given = args.threshold is not None
+        threshold = args.threshold if given else fpr_threshold(scores, chosen, args.max_fpr[0])
+        rule = f"{args.threshold} (given)" if given else f"each hard-negative family flagged <= {args.max_fpr[0]}"
         held = operating_table(scores, chosen, [threshold])[0]
     probe = LECProbe(C=C).fit(X[fit_on], [rows[i]["kind"] for i in fit_on])
     # the meta `lec-onnx train` writes for a gen-last probe, so that --gate reads it like any prompt probe
@@ -342,7 +340,7 @@ def fit(args, rows: list[dict] | None = None) -> int:
                pooling="last", input_format=dataclasses.asdict(input_format(loaded, True)),
                model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind}, C=C,
                trained_rows=len(fit_on), recipe=args.recipe[0], threshold_rule=rule,
-               held_out_by="rows" if args.budget is not None else args.held_out, held_out=held)
+               held_out_by="rows" if by_budget else args.held_out, held_out=held)
     print(json.dumps({"threshold": threshold, **held}))
     return 0
 
