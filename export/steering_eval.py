@@ -274,9 +274,9 @@ def first_token_logits(model, tokenizer, prompts, prompt_check=None, steering=No
 MMLU_EVAL = 100  # steer-eval asks at most the first 100 MMLU items (hash order); the gate may train on the rest
 
 
-def mmlu_rows(shared) -> list[dict]:
-    """steering/mmlu_cot.jsonl in hash order (the file runs subject by subject: this mixes them)."""
-    return sorted(read_jsonl(Path(shared) / "steering" / "mmlu_cot.jsonl"), key=lambda r: text_hash(r["question"]))
+def mmlu_rows(path) -> list[dict]:
+    """mmlu_cot.jsonl in hash order (the file runs subject by subject: this mixes them)."""
+    return sorted(read_jsonl(path), key=lambda r: text_hash(r["question"]))
 
 
 def mmlu_prompt(row: dict) -> str:
@@ -306,7 +306,7 @@ def eval_items(args) -> list[dict]:
     items += [{"set": "overrefusal", "prompt": t} for t in risky[:args.overrefusal]]
     if args.mmlu > MMLU_EVAL:
         raise InputError(f"--mmlu asks at most {MMLU_EVAL} items: the steering gate may train on the rest")
-    for r in mmlu_rows(shared)[:args.mmlu]:
+    for r in mmlu_rows(shared / "steering" / "mmlu_cot.jsonl")[:args.mmlu]:
         items.append({"set": "mmlu", "prompt": mmlu_prompt(r), "answer": r["answer"]})
     statements = sorted(read_jsonl(shared / "steering" / "misconceptions.jsonl") if args.misconceptions else [],
                         key=lambda r: text_hash(r["statement"]))  # true and false mixed

@@ -40,18 +40,27 @@ def test_train_prompts_are_train_split_requests_and_recipes_nest(sg):
     assert set(sg.recipe(rows, "capability")) == set(sg.recipe(rows, "scored")) == hard | capability
 
 
-def test_capability_prompts_take_the_formats_of_steer_eval_but_never_its_items(sg):
+def test_capability_prompts_take_the_formats_of_steer_eval_but_never_its_items(sg, tmp_path):
+    import shutil
     from argparse import Namespace
+
+    from conftest import write_jsonl
     from lec_onnx.export.steering_eval import eval_items, mmlu_rows
-    items = eval_items(Namespace(shared_data=sg.SHARED, data_dir=sg.DATA, harmful=0, overrefusal=0,
+    mmlu = sg.DATA / "mmlu_cot.jsonl"  # data/'s copy of the shared steering/mmlu_cot.jsonl that steer-eval reads
+    (tmp_path / "steering").mkdir()
+    shutil.copy(mmlu, tmp_path / "steering" / "mmlu_cot.jsonl")
+    write_jsonl(tmp_path / "steering" / "misconceptions.jsonl",
+                [{"statement": "Bulls hate red.", "target_scores": {"T": 0, "F": 1}}])
+    write_jsonl(tmp_path / "steering" / "gsm8k_test.jsonl", [])
+    items = eval_items(Namespace(shared_data=tmp_path, data_dir=sg.DATA, harmful=0, overrefusal=0,
                                  mmlu=sg.MMLU_EVAL, misconceptions=5, gsm8k=0))
     asked = [it["prompt"] for it in items if it["set"] == "mmlu"]
-    rows = sg.capability_prompts(sg.SHARED)
+    rows = sg.capability_prompts(mmlu)
     letter = [r["prompt"] for r in rows if r["prompt"].endswith("Answer with the letter only.")]
     true_false = [r["prompt"] for r in rows if r["prompt"].startswith("True or false? ")]
     assert len(asked) == sg.MMLU_EVAL and len(letter) == len(true_false) == len(rows) // 2
     assert not set(letter) & set(asked)
-    questions = [r["question"] for r in mmlu_rows(sg.SHARED)[:sg.MMLU_EVAL]]  # the ones steer-eval asks
+    questions = [r["question"] for r in mmlu_rows(mmlu)[:sg.MMLU_EVAL]]  # the ones steer-eval asks
     assert all(q in p for q, p in zip(questions, asked))
     assert not any(q in p for p in true_false for q in questions)
     statement = next(it["prompt"] for it in items if it["set"] == "misconceptions")
