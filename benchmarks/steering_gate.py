@@ -129,7 +129,7 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
                    store: Path | None) -> None:
     """prefill_reads' forward passes: (key, prompt) pairs in, `known` filled (and saved every 20 batches)."""
     import torch
-    from lec_onnx.export.generation import chat_ids, left_pad, padding_id, positions
+    from lec_onnx.export.generation import chat_ids, left_pad, padding_id, pool_prompt_states, positions
     from lec_onnx.export.models import decoder_layers
     from lec_onnx.export.steering_eval import refusal_odds_of, refusal_token_ids
     blocks, refusal = decoder_layers(loaded.model.base_model), refusal_token_ids(loaded.tokenizer)
@@ -148,8 +148,9 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
             with torch.inference_mode():
                 logits = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
                                       use_cache=False, logits_to_keep=1).logits[:, -1]
-            odds, weights = refusal_odds_of(logits, refusal), (mask / mask.sum(1, keepdim=True))[..., None]
-            pooled = {k: {"s": got[k][:, -1], "m": (got[k] * weights.to(got[k].dtype)).sum(1)} for k in layers}
+            odds = refusal_odds_of(logits, refusal)
+            pooled = {k: {mark: pool_prompt_states(got[k], mask, pooling) for pooling, mark in POOLING_KEYS.items()}
+                      for k in layers}
             for i, (key, _) in enumerate(batch):
                 known[f"o{key}"] = odds[i]
                 for k, mark in ((k, mark) for k in layers for mark in POOLING_KEYS.values()):

@@ -179,6 +179,15 @@ class ResponseGuard:
         return self.violated_at > 0
 
 
+def pool_prompt_states(states: torch.Tensor, mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
+    """[batch, positions, hidden] -> [batch, hidden]: the last position ("last"), or the mean over the positions
+    `mask` keeps ("mean"; left padding out)."""
+    if pooling == "last":
+        return states[:, -1]
+    mask = (mask if mask is not None else torch.ones(states.shape[:2])).to(states.dtype)
+    return (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+
+
 class PromptCheck:
     """A prompt-side probe read at prefill from the generating model's layer `layer`. Poolings: `last` / `mean`,
     over the formatted prompt without its last `tail` tokens (the generation prompt, when the probe was trained
@@ -196,13 +205,8 @@ class PromptCheck:
         if not first:
             return
         n = states.shape[1] - self.tail
-        states = states[:, :n]
-        if self.pooling == "last":
-            pooled = states[:, -1]
-        else:
-            mask = (self.mask[:, :n] if self.mask is not None else torch.ones(states.shape[:2])).to(states.dtype)
-            pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        self.scores = self.scorer(pooled)
+        mask = self.mask[:, :n] if self.mask is not None else None
+        self.scores = self.scorer(pool_prompt_states(states[:, :n], mask, self.pooling))
 
     @property
     def flagged(self) -> torch.Tensor:
