@@ -16,7 +16,8 @@ refused; a harmful prompt the model refuses anyway needs no flag, and a safe one
     python benchmarks/steering_gate.py compare -m MODEL
     python benchmarks/steering_gate.py simulate -m MODEL --recipe hard --recipe capability --pooling last \
         --pooling mean --layer 10 --layer 12 --budget 0.04
-    python benchmarks/steering_gate.py fit -m MODEL --recipe hard --layer 13 --budget 0.04 -o gate.json
+    python benchmarks/steering_gate.py fit -m MODEL --recipe capability --pooling mean --layer 12 --C 0.01 \
+        --budget 0.04 -o gate.json
 """
 from __future__ import annotations
 

@@ -161,7 +161,8 @@ def _add_steer_eval(sub, command) -> None:
                    help="conditions to run (default: all four)")
     e.add_argument("--harmful", type=int, default=100)
     e.add_argument("--overrefusal", type=int, default=100)
-    e.add_argument("--mmlu", type=int, default=100)
+    e.add_argument("--mmlu", type=int, default=100,  # steering_eval.MMLU_EVAL; not imported: it needs torch
+                   help="MMLU items, at most 100 (the steering gate trains on the rest)")
     e.add_argument("--misconceptions", type=int, default=100, help="true/false statements (first-token argmax)")
     e.add_argument("--gsm8k", type=int, default=50)
     e.add_argument("--max-new-tokens", type=int, default=48)
