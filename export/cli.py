@@ -135,9 +135,11 @@ def _add_panel(sub, model, data) -> None:
     sp.add_argument("--layer", type=int, action="append", help="layer to score (repeatable; default: all)")
     sp.add_argument("--pooling", action="append", help="pooling to score (repeatable; default: mean)")
     sp.add_argument("--C-grid", type=float, action="append", help="C values to score (repeatable; default --C)")
-    sp.add_argument("--threshold-rule", choices=["max-f1", "family-f1", "hard-negative-fpr"], default="max-f1",
+    sp.add_argument("--threshold-rule", choices=["max-f1", "family-f1", "family-regret", "hard-negative-fpr"],
+                    default="max-f1",
                     help="on calibrated out-of-family scores: max-f1 (weighted F1 over all rows), family-f1 (mean "
-                         "weighted F1 over the held-out families, each counted once), or hard-negative-fpr (the "
+                         "weighted F1 over the held-out families, each counted once), family-regret (the "
+                         "smallest worst shortfall of a held-out family against its own best threshold), or hard-negative-fpr (the "
                          "most recall with <= --max-fpr on hard negatives)")
     sp.add_argument("--max-fpr", type=float, default=0.05, help="false-positive budget of hard-negative-fpr")
     sp.add_argument("--out", "-o", required=True, help="folder for panel.json, panel.md and panel.png")

@@ -14,7 +14,7 @@ from lec_onnx.errors import InputError
 
 from .probe import LECProbe
 
-THRESHOLD_RULES = ("max-f1", "family-f1", "hard-negative-fpr")
+THRESHOLD_RULES = ("max-f1", "family-f1", "family-regret", "hard-negative-fpr")
 
 
 def fit_platt(z, positive) -> tuple[float, float]:
@@ -50,6 +50,9 @@ def choose_threshold(scores, positive, rule: str = "max-f1", hard_negative=None,
     family-f1: the threshold that maximises the mean weighted F1 over groups, a list of (positive, scores) per
     held-out family, each family counted once: the largest family (thousands of toxic statements) does not set
     the threshold for all the others.
+    family-regret: the threshold at which the largest shortfall of any held-out family, against that family's F1
+    at its own best threshold, is smallest (ties: the best mean). No unseen kind of text pays for the others, and a
+    family no threshold serves (near-chance scores) does not dictate one.
     hard-negative-fpr: the lowest threshold (most recall) that flags at most max_fpr of the hard-negative rows
     (harmless texts that sound risky; a bool mask), never below the max-f1 one.
     """
@@ -57,12 +60,16 @@ def choose_threshold(scores, positive, rule: str = "max-f1", hard_negative=None,
     if rule not in THRESHOLD_RULES:
         raise InputError(f"unknown threshold rule {rule!r}; use {', '.join(THRESHOLD_RULES)}")
     candidates = np.unique(np.concatenate([np.quantile(scores, np.linspace(0.005, 0.995, 199)), [0.5]]))
-    if rule == "family-f1":
+    if rule in ("family-f1", "family-regret"):
         if not groups:
-            raise InputError("the family-f1 rule needs the held-out families' scores")
-        mean_f1 = [np.mean([f1_score(np.asarray(y, bool), np.asarray(s) >= t, average="weighted", zero_division=0)
-                            for y, s in groups]) for t in candidates]
-        return float(candidates[int(np.argmax(mean_f1))])
+            raise InputError(f"the {rule} rule needs the held-out families' scores")
+        f1 = np.array([[f1_score(np.asarray(y, bool), np.asarray(s) >= t, average="weighted", zero_division=0)
+                        for y, s in groups] for t in candidates])
+        mean = f1.mean(1)
+        if rule == "family-regret":  # the smallest worst shortfall first, then the best mean among those
+            regret = (f1.max(0) - f1).max(1)
+            mean = np.where(np.isclose(regret, regret.min()), mean, -np.inf)
+        return float(candidates[int(np.argmax(mean))])
     f1 = [f1_score(positive, scores >= t, average="weighted", zero_division=0) for t in candidates]
     best = float(candidates[int(np.argmax(f1))])
     if rule == "max-f1":

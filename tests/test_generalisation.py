@@ -93,6 +93,43 @@ def test_family_rule_counts_each_family_once():
         choose_threshold(scores, positive, "family-f1")
 
 
+def test_family_regret_rule_protects_the_weakest_family():
+    # one family of requests sits lower (positives 0.3-0.5) than three alike (0.6-0.9): the mean is carried by the
+    # three, the regret rule gives up some of their F1 so that no family falls far below its own best threshold
+    from sklearn.metrics import f1_score
+    rng = np.random.default_rng(3)
+
+    def family(pos, neg, n=100):
+        return np.r_[np.ones(n, bool), np.zeros(n, bool)], np.r_[rng.uniform(*pos, n), rng.uniform(*neg, n)]
+
+    def shortfall(groups):
+        """(worst shortfall of a threshold, grid, worst shortfall on the grid, worst F1 on the grid)"""
+        grid = np.linspace(0, 1, 101)
+        f1 = lambda t: np.array([f1_score(y, s >= t, average="weighted") for y, s in groups])  # noqa: E731
+        table = np.array([f1(t) for t in grid])
+        best = table.max(0)
+        return (lambda t: float(np.max(best - f1(t)))), grid, (best - table).max(1), table.min(1)
+
+    def rule(name, groups):
+        return choose_threshold(np.concatenate([g[1] for g in groups]), np.concatenate([g[0] for g in groups]), name,
+                                groups=groups)
+
+    groups = [family((0.3, 0.5), (0, 0.2))] + [family((0.6, 0.9), (0, 0.45)) for _ in range(3)]
+    worst, grid, on_grid, _ = shortfall(groups)
+    regret, mean = rule("family-regret", groups), rule("family-f1", groups)
+    assert regret < mean
+    assert worst(regret) < worst(mean) - 0.05
+    assert worst(regret) <= on_grid.min() + 0.01
+    # a family no threshold serves (scores near chance) does not dictate the threshold, as the worst F1 would
+    groups.append(family((0.5, 1), (0.45, 1), 50))
+    worst, grid, on_grid, worst_f1 = shortfall(groups)
+    regret = rule("family-regret", groups)
+    assert worst(regret) <= on_grid.min() + 0.01
+    assert worst(regret) < on_grid[int(np.argmax(worst_f1))] - 0.2
+    with pytest.raises(InputError, match="families"):
+        choose_threshold(np.r_[0.1, 0.9], np.r_[False, True], "family-regret")
+
+
 def test_recall_at_fpr_counts_positives_above_the_allowed_negatives():
     positive = np.r_[np.zeros(100, bool), np.ones(4, bool)]
     scores = np.r_[np.arange(100) / 100, [0.985, 0.975, 0.5, 1.5]]
