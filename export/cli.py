@@ -139,8 +139,8 @@ def _add_panel(sub, model, data) -> None:
                     default="max-f1",
                     help="on calibrated out-of-family scores: max-f1 (weighted F1 over all rows), family-f1 (mean "
                          "weighted F1 over the held-out families, each counted once), family-regret (the "
-                         "smallest worst shortfall of a held-out family against its own best threshold), or hard-negative-fpr (the "
-                         "most recall with <= --max-fpr on hard negatives)")
+                         "smallest worst shortfall of a held-out family against its own best threshold), or "
+                         "hard-negative-fpr (the most recall with <= --max-fpr on hard negatives)")
     sp.add_argument("--max-fpr", type=float, default=0.05, help="false-positive budget of hard-negative-fpr")
     sp.add_argument("--out", "-o", required=True, help="folder for panel.json, panel.md and panel.png")
     sp.add_argument("--probe-out", help="write the best configuration as a calibrated probe JSON here")
