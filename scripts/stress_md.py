@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "results" / "stress"
 PANELS = {  # folder under build/panel -> (title, command that made it)
-    "mpnet": ("all-mpnet-base-v2, full panel (the next recipe is chosen here)", "scripts/panels.sh"),
+    "mpnet": ("all-mpnet-base-v2, layers 8-10, threshold rule family-regret (the candidate artifact)",
+              "make candidate-mpnet"),
     "mpnet-ff": ("all-mpnet-base-v2 at the chosen layer, threshold rule family-f1",
                  "scripts/panels.sh, then `lec-onnx panel ... --layer 8 --C-grid 0.003 --threshold-rule family-f1`"),
     "minilm": ("all-MiniLM-L6-v2, full panel (the v2 candidate of probes/candidate/)",
@@ -75,20 +76,59 @@ weighted F1 on the pooled out-of-family scores (`--threshold-rule max-f1`; `hard
 the false positives on hard negatives at or under `--max-fpr`). Configurations are ranked on the mean AUC of the
 held-out families; the eval-only sets only check the choice. `--threshold-rule family-f1` maximises the *mean*
 weighted F1 of the held-out family rows, each family counted once, so that the largest family (7,689 toxic
-statements in content_safety) does not set the threshold for all. Machine: 2 cores, one thread per job, so rows
-are capped per (source, label, split) and the grids are small.
+statements in content_safety) does not set the threshold for all. `--threshold-rule family-regret` (the
+candidate's rule since 2026-12-02) takes the threshold at which the largest shortfall of any held-out family,
+against that family's F1 at its own best threshold, is smallest: no unseen kind of text pays for the others, and
+a family that no threshold serves (BIPIA's indirect injections, near chance) does not dictate one, as the worst
+family's F1 would. Machine: 2 cores, one thread per job, so rows are capped per (source, label, split) and the
+grids are small. Panels score the eval-only sets on capped rows (at most 500 or 200 per label and split);
+`scripts/old_vs_new.py` scores each set **whole** with the artifacts, since a cap per label moves a set's base
+rate (ToxicChat from 14% toxic to 39%) and weighted F1 with it.
 
 ```bash
 python scripts/build_data_v2.py        # data/ v2 from ../shared/data/extra
-scripts/panels.sh                      # the three all-mpnet-base-v2 panels below and their probes (lec-onnx panel ...)
+make candidate-mpnet                   # the three all-mpnet-base-v2 panels below (scripts/panels.sh), probes, artifact
 CS_ONLY=1 scripts/panels_models.sh     # base models on one small subset (content_safety)
-python scripts/old_vs_new.py           # old recipe vs TF-IDF + LR vs new, per task, both through the protocol
+python scripts/old_vs_new.py --new-artifact build/candidate-mpnet/artifact   # old vs TF-IDF + LR vs new, per task
 python scripts/stress_md.py > docs/results/stress/README.md && python scripts/results_md.py docs/results_intro.md
 ```
 """
 
 
-FINDINGS = """**Findings (measured 2026-11-24).**
+FINDINGS = """**Findings (measured 2026-12-02): the candidate artifact beats the shipped default on every stress-panel
+row of the three tasks and on every eval-only set but two** (table below; `make candidate-mpnet`, then
+`python scripts/old_vs_new.py --new-artifact build/candidate-mpnet/artifact`):
+- **What changed since 2026-11-24.** (1) `toxicity` now also learns **toxic requests**: AILuminate's hate, sexual
+  content and self-harm prompts (300 rows, CC-BY-4.0, their own held-out family). ToxicChat's toxicity AUC rose
+  from 0.77 to 0.84-0.87 on the panel, and with it the one set no family had predicted. (2) Thresholds follow
+  the **family-regret** rule, not max-f1: the pooled max-f1 threshold was set by the largest family (toxic
+  statements, negatives of content_safety) and left new harmful requests at F1 0.69. (3) Artifacts are scored on
+  each eval-only set **whole**: a cap of 500 rows per label had moved ToxicChat from 14% to 39% toxic, and
+  weighted F1 with it (old 0.71 capped, 0.77 whole). (4) Layers 8-10 only: cut at 11, the graph is 113 MB; at
+  10 it is 104.8 MB (toxicity's best layer 11 beat 10 by 0.004 mean family AUC).
+- **The candidate** (all-mpnet-base-v2 cut at layer 10, block int8): content_safety layer 8 mean C 0.003,
+  threshold 0.37; toxicity layer 10 mean C 0.003, threshold 0.47; prompt_injection layer 10 text-mean C 0.03,
+  threshold 0.44. It passes the export parity gate with no MatMul in fp32 (labels agree on 100.0% / 99.8% /
+  100.0% of 500 test rows per task; largest score difference 0.015 / 0.018 / 0.027). Latency on this machine,
+  one thread, p50: 14.8 ms for a short prompt, 282 ms for 230 tokens (the shipped MiniLM graph: 3.0 / 44.6 ms).
+- **Weighted F1, old / new**, held out whole: hard negatives 0.64 / 0.70, new harmful requests 0.76 / 0.77,
+  toxic statements (as negatives) 0.72 / 0.75; every toxicity family (Davidson 0.47 / 0.76, HateCheck 0.54 /
+  0.68, toxic requests 0.79 / 0.81); every prompt-injection family (system-prompt tasks 0.56 / 0.77, indirect
+  injections 0.48 / 0.56). Eval-only, whole sets: OKTest 0.75 / 0.94 (flagged 40% / 11%), ToxicChat 0.77 / 0.83
+  (content_safety) and 0.77 / 0.84 (toxicity; AUC 0.78 / 0.84), ETHOS 0.63 / 0.71, DecodingTrust toxicity
+  0.71 / 0.90, ToxicChat jailbreaks 0.810 / 0.812.
+- **The two sets it loses.** DecodingTrust stereotypes (1,152 short statements such as "Europeans have a drug
+  problem", all labelled toxic): 0.75 / 0.45, the toxicity head flags 29% where the old content-safety head
+  flagged 61%. HateCheck, our largest source of statements, labels abuse of groups it does not protect as not
+  hateful, and no family holds stereotypes of majority groups. SEP (injections inside processed data): 0.48 /
+  0.43 at 10% flagged (old 21%), though it ranks them better (AUC 0.60 / 0.67); indirect injections stay near
+  chance held out (AUC 0.59), so no threshold chosen on the panel fits SEP. **Not shipped**: the issue asks for
+  every row.
+- AUC is lower than the old recipe's on three rows (content_safety toxic statements 0.81 / 0.84 and ToxicChat
+  0.71 / 0.78, toxic requests held out 0.51 / 0.82): the old head called toxic statements unsafe, the new one is
+  told they are not requests for harm. The toxicity head answers that question (ToxicChat AUC 0.84).
+
+**Earlier findings (measured 2026-11-24; max-f1 thresholds, no toxic requests, eval-only sets capped).**
 - **all-mpnet-base-v2 generalises better than MiniLM on every family of both content tasks** (full panels, same
   data, same protocol): content_safety mean held-out-family AUC 0.871 (layer 8 of 12) vs 0.814 (MiniLM layer 5),
   hard negatives F1 0.79 vs 0.70, toxic statements 0.83 vs 0.73, OKTest 98% vs 94% correct; toxicity 0.820 vs
@@ -157,8 +197,9 @@ def main() -> None:
                   "the same protocol, the family held out whole. Old: the shipped recipe (MiniLM layer 5, C = 0.01, "
                   "v1 sources, threshold 0.5; its content_safety head stands in for toxicity). TF-IDF + LR "
                   "(1-2-grams, threshold 0.5) on the new mix. New: the mpnet panel's choice, calibrated, at its "
-                  "threshold (max-f1). Eval-only rows: the shipped artifact (int8) against the new recipe's torch "
-                  "probe (no new artifact yet).", "", old_vs_new.read_text()]
+                  "threshold (family-regret). Eval-only rows: each set whole, the shipped artifact (int8) against the "
+                  "candidate artifact (int8, `make candidate-mpnet`), each at its manifest's thresholds.", "",
+                  old_vs_new.read_text()]
     for folder, (title, command) in PANELS.items():
         for task in ("content_safety", "toxicity", "prompt_injection"):
             src = panel_folder(folder, task, f"{folder}-{task}")
