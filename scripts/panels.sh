@@ -1,10 +1,11 @@
 #!/bin/sh
 # The stress panels of docs/results.md, one base model at a time (one thread per job; features cached in
 # ~/.cache/lec-onnx/features), and the calibrated probes of the chosen configurations:
-#   MODEL=all-mpnet-base-v2 LAYERS="6 8 9 10 11 12" scripts/panels.sh        # the shipped recipe (build/panel/mpnet)
+#   MODEL=all-mpnet-base-v2 LAYERS="8 9 10" scripts/panels.sh    # the candidate's panels (make candidate-mpnet)
 #   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm scripts/panels.sh
 # TASKS picks tasks (default: all three), RULE the threshold rule (default family-regret: the threshold at
-# which no held-out family falls far below its own best F1). Every configuration costs one probe fit per held-out family.
+# which no held-out family falls far below its own best F1). Every configuration costs one probe fit per
+# held-out family.
 set -e
 MODEL=${MODEL:-all-mpnet-base-v2}
 M=$HOME/.cache/lec-onnx/models/$MODEL
