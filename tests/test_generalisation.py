@@ -103,26 +103,26 @@ def test_family_regret_rule_protects_the_weakest_family():
         return np.r_[np.ones(n, bool), np.zeros(n, bool)], np.r_[rng.uniform(*pos, n), rng.uniform(*neg, n)]
 
     def shortfall(groups):
-        """(worst shortfall of a threshold, grid, worst shortfall on the grid, worst F1 on the grid)"""
+        """(worst shortfall of a threshold, worst shortfall on a grid of thresholds, worst F1 on that grid)"""
         grid = np.linspace(0, 1, 101)
         f1 = lambda t: np.array([f1_score(y, s >= t, average="weighted") for y, s in groups])  # noqa: E731
         table = np.array([f1(t) for t in grid])
         best = table.max(0)
-        return (lambda t: float(np.max(best - f1(t)))), grid, (best - table).max(1), table.min(1)
+        return (lambda t: float(np.max(best - f1(t)))), (best - table).max(1), table.min(1)
 
     def rule(name, groups):
         return choose_threshold(np.concatenate([g[1] for g in groups]), np.concatenate([g[0] for g in groups]), name,
                                 groups=groups)
 
     groups = [family((0.3, 0.5), (0, 0.2))] + [family((0.6, 0.9), (0, 0.45)) for _ in range(3)]
-    worst, grid, on_grid, _ = shortfall(groups)
+    worst, on_grid, _ = shortfall(groups)
     regret, mean = rule("family-regret", groups), rule("family-f1", groups)
     assert regret < mean
     assert worst(regret) < worst(mean) - 0.05
     assert worst(regret) <= on_grid.min() + 0.01
     # a family no threshold serves (scores near chance) does not dictate the threshold, as the worst F1 would
     groups.append(family((0.5, 1), (0.45, 1), 50))
-    worst, grid, on_grid, worst_f1 = shortfall(groups)
+    worst, on_grid, worst_f1 = shortfall(groups)
     regret = rule("family-regret", groups)
     assert worst(regret) <= on_grid.min() + 0.01
     assert worst(regret) < on_grid[int(np.argmax(worst_f1))] - 0.2
