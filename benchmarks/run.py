@@ -65,6 +65,10 @@ def parse_args(argv=None):
                    help="let the export keep up to 10%% of the MatMuls in fp32 when a method misses the gate (the "
                    "issue's bound; slow: ranks every MatMul)")
     p.add_argument("--cap", type=int, help="training rows per (source, label, split), instead of the task's")
+    p.add_argument("--weights", choices=["s7", "u8"], default="s7",
+                   help="per-channel int8 weight format of dynamic, token and static (export --int8-weights; no "
+                   "fallback to the other here): s7 (signed within -64..64) or u8 (unsigned); u8 results are keyed "
+                   "METHOD+u8")
     return p.parse_args(argv)
 
 
@@ -103,12 +107,13 @@ def _artifact_matches(folder: Path, probes: list[Path]) -> bool:
     return {t: (spec["layer"], spec["pooling"]) for t, spec in tasks.items()} == wanted
 
 
-def export(model: Model, method: str, probes: list[Path], out: Path, parity_rows: int, fp32: bool) -> Path:
+def export(model: Model, method: str, probes: list[Path], out: Path, parity_rows: int, fp32: bool,
+           weights: str) -> Path:
     from lec_onnx.export.artifact import export_artifact
     if not _artifact_matches(out, probes):
         export_artifact(str(MODELS_DIR / model.name), [str(p) for p in probes], out, max_length=MAX_LENGTH,
                         parity_rows=parity_rows, cache=str(out.parents[1] / "features"), gate=False, quantize=method,
-                        fp32=fp32)
+                        fp32=fp32, int8_weights=weights)
     return out
 
 
@@ -176,10 +181,10 @@ def describe(folder: Path) -> dict:
 
 
 def run_model(model: Model, methods: list[str], work: Path, reps: int, parity_rows: int, cap: int | None,
-              suffix: str = "") -> dict:
+              suffix: str = "", weights: str = "s7") -> dict:
     probes = train_probes(model, work, cap)
     # the first method's artifact also carries the fp32 graph (the reference for speed and state error)
-    folders = {m + suffix: export(model, m, probes, work / model.name / (m + suffix), parity_rows, fp32=i == 0)
+    folders = {m + suffix: export(model, m, probes, work / model.name / (m + suffix), parity_rows, i == 0, weights)
                for i, m in enumerate(methods)}
     seconds = measure(model, folders, reps)
     errors = state_errors(model, folders)
@@ -228,9 +233,9 @@ def main(argv=None) -> int:
     for name in args.models:
         # smoothing is for decoders; an encoder's auto is dynamic
         methods = args.methods if MODELS[name].kind == "decoder" else [m for m in args.methods if m != "smooth"]
-        suffix = "+fp32-fallback" if args.fp32_fallback else ""
+        suffix = ("+fp32-fallback" if args.fp32_fallback else "") + ("+u8" if args.weights == "u8" else "")
         results["models"][name + suffix] = run_model(MODELS[name], methods, Path(args.work), args.reps,
-                                                     args.parity_rows, args.cap, suffix)
+                                                     args.parity_rows, args.cap, suffix, args.weights)
         results.update(machine=machine(), run={"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="minutes"), "minutes": round((time.time() - started) / 60, 1), "reps": args.reps,
             "command": "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)})

@@ -28,7 +28,7 @@ from .graph import OPSET, Trunk, export_trunk, save_with_heads, truncate
 from .models import LoadedModel, load_model, runtime_tokenizer
 from .parity import reference_rows, write_rows
 from .probe import LECProbe, load_probe
-from .quantize import (SMOOTH_ALPHA, calibration_feeds, head_bias_shift, pooled_outputs, quantize_trunk,
+from .quantize import (SMOOTH_ALPHA, WEIGHT_FORMATS, calibration_feeds, head_bias_shift, pooled_outputs, quantize_trunk,
                        rank_by_int8_error, weight_matmuls)
 from .smoothing import smooth_for_int8, smoothable
 
@@ -38,9 +38,13 @@ MAX_FP32_SHARE = 0.25  # when int8 misses the gate, at most this share of weight
 def export_artifact(model: str, probe_paths: list[str], out: str | Path, revision: str | None = None,
                     parity_data: list[str] | None = None, max_length: int | None = None, stride: int = 64,
                     fp32: bool = True, parity_rows: int = 400, cache: str | None = None, gate: bool = True,
-                    quantize: str = "auto", smooth_alpha: float = SMOOTH_ALPHA) -> Path:
+                    quantize: str = "auto", smooth_alpha: float = SMOOTH_ALPHA, int8_weights: str = "auto") -> Path:
     """Build the artifact folder. Refuses (InputError) when the int8 graph fails the parity gate.
-    quantize: the int8 method (quantize.py): auto, dynamic, token, smooth or static."""
+    quantize: the int8 method (quantize.py): auto, dynamic, token, smooth or static. int8_weights: the per-channel
+    weight format, s7 or u8 (quantize.WEIGHT_FORMATS); auto tries s7 (fastest) and takes u8 when s7 misses the
+    gate, before any MatMul is kept in fp32."""
+    if int8_weights != "auto" and int8_weights not in WEIGHT_FORMATS:
+        raise InputError(f"unknown int8 weight format {int8_weights!r}: auto, {', '.join(WEIGHT_FORMATS)}")
     probes = [load_probe(p) for p in probe_paths]
     fmt = _common_input_format(probes)
     loaded = load_model(model, revision)
@@ -58,7 +62,8 @@ def export_artifact(model: str, probe_paths: list[str], out: str | Path, revisio
         export_trunk(trunk, tmp / "trunk.onnx")
         _save_tokenizer(loaded, tmp / TOKENIZER_FILE)
         manifest = _new_manifest(loaded, trunk, probes, fmt, Window(max_length, stride), fp32)
-        method = {"method": quantize, "calibration": calibration, "smoothing": smoothing, "kind": loaded.kind}
+        method = {"method": quantize, "calibration": calibration, "smoothing": smoothing, "kind": loaded.kind,
+                  "weights": list(WEIGHT_FORMATS) if int8_weights == "auto" else [int8_weights]}
         failed = _quantise_until_parity(tmp, manifest, probes, method)
         if failed and gate:
             agreement, gap = MIN_LABEL_AGREEMENT + EXPORT_MARGIN["agreement"], MAX_F1_GAP - EXPORT_MARGIN["f1"]
@@ -132,8 +137,9 @@ def _new_manifest(loaded: LoadedModel, trunk: Trunk, probes, fmt: InputFormat, w
 
 
 def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) -> list[str]:
-    """Write the graphs and manifest into tmp, keeping more MatMuls fp32 until int8 passes; the tasks that fail.
-    method: the quantisation method asked for, its calibration feeds, the smoothing done, the model's kind."""
+    """Write the graphs and manifest into tmp, trying the next weight format, then keeping more MatMuls fp32, until
+    int8 passes; the tasks that fail. method: the quantisation method asked for, its calibration feeds, the
+    smoothing done, the model's kind, the weight formats to try (fastest first)."""
     tasks, heads = list(manifest.tasks), [p for p, _ in probes]
     save_with_heads(tmp / "trunk.onnx", tmp / FP32_GRAPH, tasks, heads)
     ranking, keep_fp32 = None, []
@@ -143,8 +149,9 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
     while True:
         # quantise the trunk alone, then append the heads: they stay fp32 Gemm nodes in both graphs (the int8
         # graph's biases absorb the mean logit error measured on the calibration rows)
+        weights = method["weights"][0]
         quantization = quantize_trunk(tmp / "trunk.onnx", tmp / "trunk.int8.onnx", method["method"],
-                                      calibration, method["kind"], keep_fp32, method["smoothing"])
+                                      calibration, method["kind"], keep_fp32, method["smoothing"], weights=weights)
         method["method"] = quantization["method"].split("+")[-1]  # a retry keeps the method, adds fp32 MatMuls
         int8_heads = heads
         if reference is not None:
@@ -161,12 +168,18 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
             _record(manifest.parity, tmp, "fp32")
         _record(manifest.parity, tmp, "int8")
         failed = [t for t, p in manifest.parity.items() if not p["passed"]]
-        if not failed or len(keep_fp32) >= budget:
+        if not failed:
+            break
+        missed = ", ".join(f"{t} ({_agreement(manifest.parity[t]['int8'])})" for t in failed)
+        if len(method["weights"]) > 1 and method["method"] != "block":  # block stores its own weight codes
+            method["weights"] = method["weights"][1:]  # the next format, one bit more precise, before any fp32
+            print(f"int8 parity missed for {missed} with {weights} weights: trying {method['weights'][0]}")
+            continue
+        if len(keep_fp32) >= budget:
             break
         ranking = ranking or rank_by_int8_error(tmp / "trunk.onnx", method["calibration"][:32], tmp,
-                                                method["method"])
+                                                method["method"], weights)
         keep_fp32 = ranking[:min(budget, max(1, 2 * len(keep_fp32)))]
-        missed = ", ".join(f"{t} ({_agreement(manifest.parity[t]['int8'])})" for t in failed)
         print(f"int8 parity missed for {missed}: keeping the {len(keep_fp32)} most sensitive of "
               f"{len(ranking)} weight MatMuls in fp32 and trying again")
     write_manifest(tmp, manifest)

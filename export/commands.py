@@ -84,7 +84,8 @@ def export(args) -> int:
     _set_threads(args.threads)
     export_artifact(args.model, args.probe, args.out, revision=args.revision, parity_data=args.parity_data,
                     max_length=args.max_length, stride=args.stride, fp32=not args.no_fp32,
-                    parity_rows=args.parity_rows, cache=args.cache, quantize=args.quantize)
+                    parity_rows=args.parity_rows, cache=args.cache, quantize=args.quantize,
+                    int8_weights=args.int8_weights)
     return 0
 
 

@@ -22,16 +22,19 @@ Methods (`lec-onnx export --quantize METHOD`):
     rows and the one with the smallest pooled-state error is kept (smoothing only when asked: on SmolLM2 it lowered
     the last-token error but raised the mean-pooled one).
 
-Why parity does not depend on the CPU's int8 path: weights and activations are both *unsigned* 8-bit (U8U8).
-onnxruntime's U8S8 kernels on x86 CPUs without VNNI (AVX2 only: most laptops, many cloud VMs) multiply with
-vpmaddubsw, which adds pairs of u8*s8 products into a signed 16-bit lane and saturates: 2*255*127 = 64770 does not
-fit in 32767, so a graph that passes the parity gate on an AVX-512/VNNI machine can miss it on an AVX2 one (seen:
-98.2 % label agreement on a 99.6 % manifest). U8U8 kernels widen to 16 bits first and add products in 32 bits
-(vpmaddwd), exact on every instruction set; so the int8 graph computes the same integers everywhere and the
-parity measured at export is the parity on the user's CPU (up to float summation order, ~1e-6). The block method's
-codes are signed (activations within +-127, weights within -128..127 around the zero point 128), so a pair of
-products is at most 2 * 128 * 127 < 32767 and fits 16 bits: tests/test_int8.py recomputes it in numpy with every
-code at the top of its range.
+Why parity does not depend on the CPU's int8 path, and why the weights are *signed 7-bit*: onnxruntime's fast
+int8 kernels multiply unsigned activations by signed weights (U8S8). With VNNI (vpdpbusd: AVX-512 VNNI, AVX-VNNI)
+the products are summed in 32 bits and run ~3.7x faster than fp32; on x86 CPUs without VNNI (AVX2 only: most
+laptops, many cloud VMs) the kernel uses vpmaddubsw, which adds pairs of u8*s8 products into a signed 16-bit lane
+and saturates when weights use the full 8 bits: 2*255*127 = 64770 does not fit in 32767, so a graph that passes
+the parity gate on a VNNI machine can miss it on an AVX2 one (seen: 98.2 % label agreement on a 99.6 % manifest).
+Weights within -64..64 (onnxruntime's reduce_range) keep every pair within 2*255*64 = 32640: the sums are exact
+on every instruction set, so the int8 graph computes the same integers everywhere and the parity measured at
+export is the parity on the user's CPU (up to float summation order, ~1e-6), at U8S8 speed where VNNI exists.
+(Unsigned weights, U8U8, are exact too but run at 1.5x fp32 on a VNNI core, against 3.7x: benchmarks/int8_gemm.py.)
+The block method's codes are signed (activations within +-127, weights within -128..127 around the zero point
+128), so a pair of products is at most 2 * 128 * 127 < 32767 and fits 16 bits: tests/test_int8.py recomputes
+both in numpy with every code at the top of its range.
 """
 from __future__ import annotations
 
@@ -51,6 +54,17 @@ STATIC_PERCENTILE = 99.99
 CALIBRATION_ROWS = 64  # half calibrate (smoothing scales, static ranges), half judge the candidates
 SMOOTH_ALPHA = 0.5  # clip the rare extreme activation of a calibration set (per tensor)
 BLOCK_SIZE = 32  # input channels per scale of the block method (weights and activations alike)
+# per-channel weight formats of dynamic, token and static, fastest first (both exact on every CPU: module docstring)
+WEIGHT_FORMATS = {"s7": "int8 within -64..64, per output channel", "u8": "uint8, per output channel"}
+
+
+def _weights(weights: str) -> dict:
+    """quantize_dynamic / quantize_static arguments of a weight format: "s7" (signed within -64..64: U8S8 kernels,
+    ~2.5x faster than u8 on VNNI cores) or "u8" (unsigned 8-bit: one more bit of precision)."""
+    from onnxruntime.quantization import QuantType
+    if weights not in WEIGHT_FORMATS:
+        raise InputError(f"unknown int8 weight format {weights!r}: one of {', '.join(WEIGHT_FORMATS)}")
+    return {"weight_type": QuantType.QInt8 if weights == "s7" else QuantType.QUInt8, "reduce_range": weights == "s7"}
 
 
 @contextmanager
@@ -64,27 +78,33 @@ def _quiet():
         root.level = level
 
 
-def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
-    """Dynamic int8 (U8U8), per-channel weights: every MatMul weight and the embedding table (Gather), except the
-    MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
+                  weights: str = "s7") -> None:
+    """Dynamic int8, per-channel weights in a WEIGHT_FORMATS format: every MatMul weight and the embedding table
+    (Gather), except the MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
+    from onnxruntime.quantization import quantize_dynamic
     with _quiet():
-        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8,
+        quantize_dynamic(str(src), str(dst), per_channel=True, **_weights(weights),
                          op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=list(keep_fp32),
                          nodes_to_quantize=only)
 
 
-def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
+def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
+                       weights: str = "s7") -> None:
     """quantize_int8, then every activation quantised with one scale per row of its last axis (per token)."""
-    quantize_int8(src, dst, keep_fp32, only)
+    quantize_int8(src, dst, keep_fp32, only, weights)
     model = onnx.load(str(dst))
     _per_token_activations(model.graph)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(dst))
 
 
-def quantize_blockwise(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None) -> None:
+def quantize_blockwise(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
+                       weights: str = "s7") -> None:
     """The block method (module docstring): each weight MatMul not in keep_fp32 (or only those in `only`) becomes a
-    MatMulNBits with 8-bit weights in blocks of BLOCK_SIZE; the embedding tables int8 with a scale per row."""
+    MatMulNBits with 8-bit weights in blocks of BLOCK_SIZE; the embedding tables int8 with a scale per row. The
+    block format has its own weight codes: `weights` is accepted for a uniform signature and ignored."""
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
     model = onnx.load(str(src))
     excluded = [m for m in weight_matmuls(src) if m in keep_fp32 or (only is not None and m not in only)]
@@ -133,14 +153,14 @@ def _per_row_embeddings(graph: onnx.GraphProto) -> None:
 def _per_token_activations(graph: onnx.GraphProto) -> None:
     """Replace each DynamicQuantizeLinear(x) -> (q, scale, zero point) by q = round(x / s) + 128 with s = max|x| / 127
     over x's last axis (shape [..., 1]) and the zero point 128: symmetric, so one scalar zero point serves every
-    row (MatMulInteger takes a scalar one for its first input). The quantiser's scale output becomes 1, and the
-    row scale multiplies each MatMul's float result in a Mul of its own, before any bias is added: onnxruntime
-    fuses MatMulInteger -> Cast -> Mul -> Add(bias) into one MatMulIntegerToFloat that mis-broadcasts a
-    per-row scale (Qwen2's q/k/v biases came out 13x off), and a separate Mul keeps that pattern from matching."""
-    from onnx import TensorProto, helper, numpy_helper
+    row (MatMulInteger takes a scalar one for its first input). The rounding is one QuantizeLinear per axis over x
+    flattened to rows (one pass; the same codes as Div -> Round -> Add -> Cast at a third of the time). The
+    quantiser's scale output becomes 1, and the row scale multiplies each MatMul's float result in a Mul of its
+    own, before any bias is added (_scale_rows_after_rescale)."""
+    from onnx import helper, numpy_helper
     constants = {"pt.levels": np.array(127.0, np.float32), "pt.tiny": np.array(1e-12, np.float32),
-                 "pt.middle": np.array(128.0, np.float32), "pt.last_axis": np.array([-1], np.int64),
-                 "pt.zero_point": np.array(128, np.uint8), "pt.one": np.array(1.0, np.float32)}
+                 "pt.last_axis": np.array([-1], np.int64), "pt.zero_point": np.array(128, np.uint8),
+                 "pt.one": np.array(1.0, np.float32)}
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
     row_scale, nodes = {}, []
     for node in graph.node:
@@ -149,14 +169,17 @@ def _per_token_activations(graph: onnx.GraphProto) -> None:
             continue
         (x,), (q, scale, zero_point), p = node.input, node.output, node.name
         row_scale[q] = f"{p}.row_scale"
-        nodes += [helper.make_node("Abs", [x], [f"{p}.abs"], name=f"{p}.abs"),
-                  helper.make_node("ReduceMax", [f"{p}.abs", "pt.last_axis"], [f"{p}.max"], name=f"{p}.max"),
-                  helper.make_node("Max", [f"{p}.max", "pt.tiny"], [f"{p}.range"], name=f"{p}.range"),
+
+        def step(op, inputs, out, **attributes):  # a node named and output as "<quantiser>.<out>"
+            return helper.make_node(op, inputs, [f"{p}.{out}"], name=f"{p}.{out}", **attributes)
+        nodes += [step("Abs", [x], "abs"), step("ReduceMax", [f"{p}.abs", "pt.last_axis"], "max"),
+                  step("Max", [f"{p}.max", "pt.tiny"], "range"),
                   helper.make_node("Div", [f"{p}.range", "pt.levels"], [row_scale[q]], name=f"{p}.row_scale"),
-                  helper.make_node("Div", [x, row_scale[q]], [f"{p}.scaled"], name=f"{p}.scaled"),
-                  helper.make_node("Round", [f"{p}.scaled"], [f"{p}.rounded"], name=f"{p}.rounded"),
-                  helper.make_node("Add", [f"{p}.rounded", "pt.middle"], [f"{p}.shifted"], name=f"{p}.shifted"),
-                  helper.make_node("Cast", [f"{p}.shifted"], [q], name=f"{p}.cast", to=TensorProto.UINT8),
+                  step("Flatten", [x], "rows", axis=-1), step("Reshape", [row_scale[q], "pt.last_axis"], "scales"),
+                  step("Shape", [f"{p}.scales"], "count"), step("Expand", ["pt.zero_point", f"{p}.count"], "zeros"),
+                  step("QuantizeLinear", [f"{p}.rows", f"{p}.scales", f"{p}.zeros"], "codes", axis=0),
+                  step("Shape", [x], "shape"),
+                  helper.make_node("Reshape", [f"{p}.codes", f"{p}.shape"], [q], name=f"{p}.unflatten"),
                   helper.make_node("Identity", ["pt.one"], [scale], name=f"{p}.scale"),
                   helper.make_node("Identity", ["pt.zero_point"], [zero_point], name=f"{p}.zero_point")]
     del graph.node[:]
@@ -164,22 +187,30 @@ def _per_token_activations(graph: onnx.GraphProto) -> None:
 
 
 def _scale_rows_after_rescale(nodes: list, row_scale: dict[str, str]) -> list:
-    """After each MatMulInteger(q, ...) -> Cast -> Mul(per-column scales), a Mul by q's row scale."""
+    """Each MatMulInteger(q, W) -> Cast -> Mul(per-column scales) becomes one MatMulIntegerToFloat (com.microsoft:
+    the integer GEMM writes floats scaled per column, no int32 tensor and no extra pass over the output), then a
+    Mul by q's row scale. The row scale is not given to MatMulIntegerToFloat itself: its a_scale is a scalar (a
+    per-row one was mis-broadcast, with a bias: Qwen2's q/k/v came out 13x off), so it gets the stored 1."""
     from onnx import helper
     consumer = {i: n for n in nodes for i in n.input}
-    rescales = {}  # the Mul node that turns a MatMulInteger's integers into floats -> q's row scale
+    # the pair takes the place of the rescaling Mul (every input is ready there); the MatMulInteger and Cast go
+    fused, dropped = {}, set()
     for node in nodes:
         if node.op_type == "MatMulInteger" and node.input[0] in row_scale:
             cast = consumer[node.output[0]]
-            rescales[id(consumer[cast.output[0]])] = row_scale[node.input[0]]
+            rescale = consumer[cast.output[0]]
+            column_scale = next(i for i in rescale.input if i != cast.output[0])
+            q, weight, q_zero, weight_zero = node.input
+            result = rescale.output[0]
+            fused[id(rescale)] = [
+                helper.make_node("MatMulIntegerToFloat", [q, weight, "pt.one", column_scale, q_zero, weight_zero],
+                                 [f"{result}.per_column"], name=f"{node.name}.to_float", domain="com.microsoft"),
+                helper.make_node("Mul", [f"{result}.per_column", row_scale[q]], [result], name=f"{node.name}.per_row")]
+            dropped |= {id(node), id(cast)}
     out = []
     for node in nodes:
-        out.append(node)
-        if id(node) in rescales:
-            result = node.output[0]
-            node.output[0] = f"{result}.per_column"
-            out.append(helper.make_node("Mul", [node.output[0], rescales[id(node)]], [result],
-                                        name=f"{node.name}.per_row"))
+        if id(node) not in dropped:
+            out.extend(fused.get(id(node), [node]))
     return out
 
 
@@ -234,14 +265,16 @@ class _Feeds:
         return next(self.rows, None)
 
 
-def quantize_static_qdq(src: Path, dst: Path, feeds: list[dict], keep_fp32: list[str] = ()) -> None:
-    """Static QDQ, U8 activations with the ranges of activation_ranges(), U8 per-channel weights (MatMul only)."""
+def quantize_static_qdq(src: Path, dst: Path, feeds: list[dict], keep_fp32: list[str] = (),
+                        weights: str = "s7") -> None:
+    """Static QDQ, U8 activations with the ranges of activation_ranges(), per-channel weights (MatMul only) in a
+    WEIGHT_FORMATS format."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     overrides = {n: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
                  for n, (lo, hi) in activation_ranges(src, feeds).items()}
     with _quiet():
         quantize_static(str(src), str(dst), _Feeds(feeds[:1]), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
+                        activation_type=QuantType.QUInt8, **_weights(weights),
                         op_types_to_quantize=["MatMul"], nodes_to_exclude=list(keep_fp32),
                         extra_options={"TensorQuantOverrides": overrides})
 
@@ -281,7 +314,7 @@ def state_error(reference: list[np.ndarray], got: list[np.ndarray]) -> list[floa
 
 
 def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict], kind: str,
-                   keep_fp32: list[str] = (), smoothing: dict | None = None, log=print) -> dict:
+                   keep_fp32: list[str] = (), smoothing: dict | None = None, log=print, weights: str = "s7") -> dict:
     """Quantise the fp32 trunk with `method` ("auto" tries the candidates: see the module docstring). `smoothing`
     says what smoothing.py did to the model before export (None: nothing). Returns what was done, for the manifest
     (graph.quantization): method, weights, activations, smoothing, calibration_rows, state_error (per candidate
@@ -300,7 +333,7 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
     errors = {}
     for name in candidates:
         target = out if len(candidates) == 1 else out.with_name(f"{out.stem}.{name}.onnx")
-        _quantize_one(trunk, target, name, calibrate, keep_fp32)
+        _quantize_one(trunk, target, name, calibrate, keep_fp32, weights)
         if reference is not None:
             errors[name] = [round(e, 5) for e in state_error(reference, pooled_outputs(target, judge))]
             log(f"int8 {'smoothed + ' if smoothing else ''}{name}: pooled-state error per head (median relative) "
@@ -313,22 +346,19 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
     activations = {"static": f"uint8, per tensor, static ranges (first token left out, {STATIC_PERCENTILE} "
                              "percentile)", "token": "uint8, per token (symmetric, zero point 128), computed per run",
                    "block": f"int8, per block of {BLOCK_SIZE} channels of a token, computed per run"}
-    weights = f"uint8, per block of {BLOCK_SIZE} input channels" if kept == "block" else "uint8, per output channel"
-    return {"method": ("smooth+" if smoothing else "") + kept, "weights": weights,
+    stored = f"uint8, per block of {BLOCK_SIZE} input channels" if kept == "block" else WEIGHT_FORMATS[weights]
+    return {"method": ("smooth+" if smoothing else "") + kept, "weights": stored,
             "activations": activations.get(kept, "uint8, per tensor, dynamic (computed per run)"),
             "smoothing": smoothing, "fp32_matmuls": list(keep_fp32),
             "calibration_rows": len(calibrate) if static or smoothing else 0, "state_error": errors}
 
 
-def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_fp32) -> None:
+def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_fp32, weights: str) -> None:
     if method == "static":
-        quantize_static_qdq(trunk, out, feeds, keep_fp32)
-    elif method == "token":
-        quantize_per_token(trunk, out, keep_fp32)
-    elif method == "block":
-        quantize_blockwise(trunk, out, keep_fp32)
+        quantize_static_qdq(trunk, out, feeds, keep_fp32, weights)
     else:
-        quantize_int8(trunk, out, keep_fp32)
+        {"token": quantize_per_token, "block": quantize_blockwise}.get(method, quantize_int8)(
+            trunk, out, keep_fp32, weights=weights)
 
 
 def calibration_feeds(files: list[str], tokenizer, input_format: InputFormat, max_length: int, inputs: list[str],
@@ -350,7 +380,8 @@ def calibration_feeds(files: list[str], tokenizer, input_format: InputFormat, ma
     return feeds[skip:]
 
 
-def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path, method: str = "dynamic") -> list[str]:
+def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path, method: str = "dynamic",
+                       weights: str = "s7") -> list[str]:
     """Weight MatMuls, most harmful first: the relative error of the pooled outputs when only that node is int8
     (quantised as `method` does it: per token for "token", per block for "block", per tensor otherwise).
 
@@ -366,6 +397,6 @@ def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path, method: str =
     errors = {}
     for name in tqdm(weight_matmuls(trunk), desc="int8 sensitivity", unit="node"):
         quantize = {"token": quantize_per_token, "block": quantize_blockwise}.get(method, quantize_int8)
-        quantize(trunk, work / "one.onnx", only=[name])
+        quantize(trunk, work / "one.onnx", only=[name], weights=weights)
         errors[name] = float(np.linalg.norm(outputs(work / "one.onnx") - reference) / np.linalg.norm(reference))
     return sorted(errors, key=errors.get, reverse=True)

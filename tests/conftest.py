@@ -136,7 +136,7 @@ HEADS = {"decoder": [("content_safety", 2, "gen-mean"), ("prompt_injection", 3, 
 MAX_LENGTH = "128"
 
 
-def build(model_dir, kind, tmp, gate=True):
+def build(model_dir, kind, tmp, gate=True, quantize="auto"):
     """Train two probes on a tiny model and export them as one artifact: (folder, probe files, data files)."""
     from lec_onnx.cli import main
     from lec_onnx.export.artifact import export_artifact
@@ -150,7 +150,7 @@ def build(model_dir, kind, tmp, gate=True):
                      "--cache", str(tmp / "fc")]) == 0
         probes.append(str(out))
     export_artifact(str(model_dir), probes, tmp / "artifact", max_length=int(MAX_LENGTH), stride=16,
-                    parity_rows=200, gate=gate)
+                    parity_rows=200, gate=gate, quantize=quantize)
     return tmp / "artifact", probes, data
 
 
@@ -179,8 +179,9 @@ def pooled_states(graph_path, feeds, task):
 def int8_score_bound(artifact, task, texts, systems):
     """How far int8 scores may be from fp32 ones, derived rather than tuned: a logistic head moves its output by at
     most ||w|| * ||dh|| / 4 (the sigmoid's slope is at most 1/4), with dh the int8 error of the pooled state the head
-    reads. The state error is measured here, on this CPU's kernels, and itself bounded by 8-bit quantisation: with
-    U8U8 (32-bit sums on every instruction set) it stays a few percent of the state's norm."""
+    reads. The state error is measured here, on this CPU's kernels, and itself bounded by the quantisation: its
+    integer sums are exact on every instruction set (export/quantize.py), so it stays a few percent of the state's
+    norm."""
     import numpy as np
     import onnx
 

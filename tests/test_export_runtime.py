@@ -88,13 +88,18 @@ def test_graph_has_named_gemm_heads_int8_weights_and_no_layers_above_k(decoder_a
     assert (artifact / "model.onnx").stat().st_size < (artifact / "model.fp32.onnx").stat().st_size
 
 
-def test_missed_parity_keeps_the_most_int8_sensitive_matmuls_in_fp32(tiny_encoder, tmp_path, monkeypatch, capsys):
+def test_missed_parity_tries_u8_weights_then_keeps_the_most_int8_sensitive_matmuls_in_fp32(tiny_encoder, tmp_path,
+                                                                                          monkeypatch, capsys):
     from lec_onnx import check
     from lec_onnx.export.artifact import MAX_FP32_SHARE
+    from lec_onnx.export.quantize import WEIGHT_FORMATS
     monkeypatch.setattr(check, "MIN_LABEL_AGREEMENT", 1.01)  # unreachable: every fallback step runs
-    artifact, _, _ = build(tiny_encoder, "encoder", tmp_path, gate=False)
-    assert "most sensitive" in capsys.readouterr().out
+    artifact, _, _ = build(tiny_encoder, "encoder", tmp_path, gate=False, quantize="dynamic")
+    out = capsys.readouterr().out
+    assert "with s7 weights: trying u8" in out and "most sensitive" in out
+    assert out.index("trying u8") < out.index("most sensitive")  # the cheaper remedy first
     manifest = json.loads((artifact / "manifest.json").read_text())
+    assert manifest["graph"]["quantization"]["weights"] == WEIGHT_FORMATS["u8"]
     fp32_weights = weight_matmuls(artifact / "model.fp32.onnx")
     budget = int(MAX_FP32_SHARE * len(fp32_weights))
     assert budget >= 1 and manifest["graph"]["int8_fp32_matmuls"] == budget
