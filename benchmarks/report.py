@@ -27,7 +27,8 @@ the ratios come from interleaved rounds of the same minutes.
 
 Per model, one artifact per int8 method (`lec-onnx export --quantize METHOD`), all with the same probes (train
 split only, C = {C}) at the layers docs/results.md chose. Columns:
-- *kept*: what the export did (`smooth+` = SmoothQuant migration folded into the weights before export);
+- *kept*: what the export did (`smooth+` = SmoothQuant migration folded into the weights before export); the
+  weights are signed within -64..64 (`s7`) unless the section's name ends in `+u8` (unsigned 8-bit);
 - *pooled-state error*: median over {rows} unseen rows of ||h_int8 - h_fp32|| / ||h_fp32||, per head;
 - *parity*: the export's gate against the torch probe on {parity_rows} test rows per task: label agreement,
   F1 torch -> int8; **failed** when below 99 % or F1 off by more than 0.01 (the gate); export itself asks
@@ -48,11 +49,13 @@ def fmt_parity(parity: dict) -> str:
     return "; ".join(cells)
 
 
-def model_section(result: dict) -> list[str]:
+def model_section(result: dict, name: str) -> list[str]:
+    """One run of one model (name: its key, e.g. "Qwen2.5-Coder-0.5B-Instruct+u8"): every ratio against that
+    run's own fp32 and PyTorch timings, measured in the same minutes."""
     seconds = result["seconds_b1_128_1thread"]
     fp32, torch = seconds.get("fp32 truncated"), seconds["PyTorch fp32 full"]
     heads = ", ".join(f"{t} layer {layer} {pooling}" for t, (layer, pooling) in result["heads"].items())
-    lines = [f"## {result['model']} ({heads}; {result['layers']} layers in all)", "",
+    lines = [f"## {name} ({heads}; {result['layers']} layers in all)", "",
              "| method | kept | fp32 MatMuls | pooled-state error | parity | model.onnx | ms | × fp32 | × PyTorch |",
              "|---|---|---|---|---|---|---|---|---|"]
     for method, a in result["artifacts"].items():
@@ -80,8 +83,8 @@ def render(results: dict) -> str:
                          versions=versions, C=results.get("C", 0.01), rows=24,
                          parity_rows=" / ".join(str(r) for r in sorted(rows, key=str)))
     lines = [text] + [f"**Note.** {n}\n" for n in results.get("notes", [])]
-    for result in results["models"].values():
-        lines += model_section(result)
+    for name, result in results["models"].items():
+        lines += model_section(result, name)
     return "\n".join(lines)
 
 
