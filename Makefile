@@ -1,5 +1,6 @@
 # `make artifact` rebuilds the shipped default (artifacts/default) from its probes (probes/default/): the graph cut
-# at layer 5 of all-MiniLM-L6-v2, int8, parity-gated. `make candidate` trains the three-task v2 recipe on data/
+# at layer 5 of all-MiniLM-L6-v2, int8, parity-gated (on test rows of today's v2 data/ it misses export's 99.5%
+# margin: README). `make candidate` trains the three-task v2 recipe on data/
 # with the stress panel (docs/results.md) and exports it to build/candidate: not shipped yet (see README).
 # Both need `pip install .[export]`.
 PYTHON ?= python
