@@ -49,6 +49,7 @@ def milliseconds(path: Path, x: np.ndarray, threads: int, reps: int = 50) -> flo
 def main(argv=None) -> int:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from benchmarks.run import machine
     from lec_onnx.export import quantize as lec_quantize
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tokens", type=int, default=128)
@@ -72,9 +73,9 @@ def main(argv=None) -> int:
         graphs["int8 blocks of 32 (lec-onnx block, MatMulNBits)"] = Path(tmp) / "block.onnx"
         lec_quantize.quantize_blockwise(fp32, graphs["int8 blocks of 32 (lec-onnx block, MatMulNBits)"])
         times = {name: milliseconds(path, x, args.threads) for name, path in graphs.items()}
-    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    cpu = machine()
     print(f"MatMul {args.tokens} x {args.k} x {args.n}, {args.threads} thread(s); AVX-512 VNNI "
-          f"{'yes' if 'avx512_vnni' in flags else 'no'}, AVX-VNNI {'yes' if 'avx_vnni' in flags else 'no'}\n")
+          f"{'yes' if cpu['avx512_vnni'] else 'no'}, AVX-VNNI {'yes' if cpu['avx_vnni'] else 'no'}\n")
     print("| kernel | ms | x fp32 |\n|---|---|---|")
     for name, ms in times.items():
         print(f"| {name} | {ms:.2f} | {times['fp32'] / ms:.2f}x |")
