@@ -357,8 +357,12 @@ def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_f
     if method == "static":
         quantize_static_qdq(trunk, out, feeds, keep_fp32, weights)
     else:
-        {"token": quantize_per_token, "block": quantize_blockwise}.get(method, quantize_int8)(
-            trunk, out, keep_fp32, weights=weights)
+        _quantizer(method)(trunk, out, keep_fp32, weights=weights)
+
+
+def _quantizer(method: str):
+    """The function that quantises a graph without calibration as `method` does (per tensor for "dynamic")."""
+    return {"token": quantize_per_token, "block": quantize_blockwise}.get(method, quantize_int8)
 
 
 def calibration_feeds(files: list[str], tokenizer, input_format: InputFormat, max_length: int, inputs: list[str],
@@ -396,7 +400,6 @@ def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path, method: str =
     reference = outputs(trunk)
     errors = {}
     for name in tqdm(weight_matmuls(trunk), desc="int8 sensitivity", unit="node"):
-        quantize = {"token": quantize_per_token, "block": quantize_blockwise}.get(method, quantize_int8)
-        quantize(trunk, work / "one.onnx", only=[name], weights=weights)
+        _quantizer(method)(trunk, work / "one.onnx", only=[name], weights=weights)
         errors[name] = float(np.linalg.norm(outputs(work / "one.onnx") - reference) / np.linalg.norm(reference))
     return sorted(errors, key=errors.get, reverse=True)
