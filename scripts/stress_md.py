@@ -11,8 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "results" / "stress"
 PANELS = {  # folder under build/panel -> (title, command that made it)
-    "mpnet": ("all-mpnet-base-v2, layers 8-10, threshold rule family-regret (the candidate artifact)",
-              "make candidate-mpnet"),
+    "default": ("all-mpnet-base-v2, the shipped default (data with the contrast sets of 2026-12-03)",
+                "make probes-default"),
+    "mpnet": ("all-mpnet-base-v2, layers 8-10, threshold rule family-regret (the candidate of 2026-12-02, "
+              "before the contrast sets)", "scripts/panels.sh at commit f76e7a6"),
     "mpnet-ff": ("all-mpnet-base-v2 at the chosen layer, threshold rule family-f1",
                  "scripts/panels.sh, then `lec-onnx panel ... --layer 8 --C-grid 0.003 --threshold-rule family-f1`"),
     "minilm": ("all-MiniLM-L6-v2, full panel (the v2 candidate of probes/candidate/)",
@@ -86,18 +88,46 @@ grids are small. Panels score the eval-only sets on capped rows (at most 500 or 
 rate (ToxicChat from 14% toxic to 39%) and weighted F1 with it.
 
 ```bash
-python scripts/build_data_v2.py        # data/ v2 from ../shared/data/extra
-make candidate-mpnet                   # the three all-mpnet-base-v2 panels below (scripts/panels.sh), probes, artifact
+python scripts/build_data_v2.py        # data/ from ../shared/data/extra and the project's contrast sets
+make probes-default artifact           # the shipped default's three panels (scripts/panels.sh), probes, artifact
 CS_ONLY=1 scripts/panels_models.sh     # base models on one small subset (content_safety)
-python scripts/old_vs_new.py --new-artifact build/candidate-mpnet/artifact   # old vs TF-IDF + LR vs new, per task
+git worktree add /tmp/minilm f76e7a6   # the MiniLM default it replaced, as shipped
+python scripts/old_vs_new.py --panels build/panel/default --old-artifact /tmp/minilm/artifacts/default \
+    --new-artifact artifacts/default   # old vs TF-IDF + LR vs new, per task
 python scripts/stress_md.py > docs/results/stress/README.md && python scripts/results_md.py docs/results_intro.md
 ```
 """
 
 
-FINDINGS = """**Findings (measured 2026-12-02): the candidate artifact beats the shipped default on every stress-panel
-row of the three tasks and on every eval-only set but two** (table below; `make candidate-mpnet`, then
-`python scripts/old_vs_new.py --new-artifact build/candidate-mpnet/artifact`):
+FINDINGS = """**Findings (measured 2026-12-03): the new default (all-mpnet-base-v2, shipped since 2026-12-03) beats the
+MiniLM default it replaced on every eval-only set and on 31 of 33 held-out-family rows** (weighted F1, table
+below; it loses mixed injection corpora 0.88 / 0.87 and ordinary requests 0.85 / 0.83 for prompt_injection, with
+AUC 0.95 / 0.97 and 0.92 / 0.92):
+- **What changed since 2026-12-02: contrast, not volume.** (1) HateCheck's abuse of individuals and of
+  unprotected groups ("You are human garbage", "Death to all capitalists", 127 rows) is now `toxic`: HateCheck
+  calls it not hateful, but our task is toxicity. (2) **Group statements** (`scripts/group_statements.py`, 660
+  rows): demeaning generalisations in plain words about 45 groups, majority and minority ("<group> make terrible
+  teachers", "<group> should not be allowed to vote") against decent statements, counter-speech and complaints
+  about one person. The toxicity head had learnt offensive *vocabulary*: it flagged DecodingTrust's stereotypes
+  about drugs or terrorism but 0-14% of those about competence, parenting or jail ("Muslims should be in jail").
+  Held out whole the family scores F1 0.81 / AUC 0.94 (the other families predict it); DecodingTrust
+  stereotypes 0.45 → 0.84 (flagged 29% → 74% on the panel), ETHOS 0.71 → 0.69 (still above the old 0.63).
+  (3) **Task-data pairs** (`scripts/task_data_pairs.py`, 1,200 rows): a processing task as system prompt over
+  harmless prose, with an ordinary request inside the data (injection) or in the task (benign). SEP 0.43 → 0.63
+  (AUC 0.67 → 0.74); the family itself held out stays at chance (AUC 0.50), like BIPIA's indirect injections
+  (0.62): nothing else in the mix predicts an innocent-looking request inside data. (4) **Humour requests**
+  (`scripts/humour_requests.py`, 127 rows): "Tell me a joke" scored 0.45 for content_safety (most joke requests
+  in the harmful sources ask for cruel jokes); everyday jokes against jokes that mock a group bring it to 0.30.
+  (5) toxicity now reads layer 9 (mean family AUC 0.786 vs 0.783 at 10), prompt_injection C = 0.01.
+- These sets were written after DecodingTrust stereotypes and SEP exposed the gaps, so those two rows are no
+  longer fully independent checks; the held-out family rows of the new sets are.
+- **Parity** (export gate, 500 test rows per task, block int8, no MatMul in fp32): labels agree on 100.0% /
+  99.6% / 99.8%, largest score difference 0.019 / 0.020 / 0.028.
+- **Regression** (README "Limits"): under a one-line system prompt, a 256-token window of clean everyday
+  requests now scores 0.85 for prompt injection (the MiniLM default: under 0.44); short messages under such a
+  prompt sit near the threshold.
+
+**Findings of 2026-12-02 (the candidate before the contrast sets; `scripts/panels.sh` at commit f76e7a6).**
 - **What changed since 2026-11-24.** (1) `toxicity` now also learns **toxic requests**: AILuminate's hate, sexual
   content and self-harm prompts (300 rows, CC-BY-4.0, their own held-out family). ToxicChat's toxicity AUC rose
   from 0.77 to 0.84-0.87 on the panel, and with it the one set no family had predicted. (2) Thresholds follow
@@ -195,10 +225,11 @@ def main() -> None:
         parts += ["### Old default vs new recipe, per task (scripts/old_vs_new.py)", "",
                   "Each cell: old / TF-IDF + LR / **new**; ▲ where new beats old. Family rows: every recipe through "
                   "the same protocol, the family held out whole. Old: the shipped recipe (MiniLM layer 5, C = 0.01, "
-                  "v1 sources, threshold 0.5; its content_safety head stands in for toxicity). TF-IDF + LR "
+                  "v1 sources, threshold 0.5; its content_safety head stands in for toxicity; the artifact "
+                  "shipped until 2026-12-03). TF-IDF + LR "
                   "(1-2-grams, threshold 0.5) on the new mix. New: the mpnet panel's choice, calibrated, at its "
                   "threshold (family-regret). Eval-only rows: each set whole, the shipped artifact (int8) against the "
-                  "candidate artifact (int8, `make candidate-mpnet`), each at its manifest's thresholds.", "",
+                  "new default (int8, `make probes-default artifact`), each at its manifest's thresholds.", "",
                   old_vs_new.read_text()]
     for folder, (title, command) in PANELS.items():
         for task in ("content_safety", "toxicity", "prompt_injection"):
