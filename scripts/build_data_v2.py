@@ -20,8 +20,8 @@ Writes three task files (rows keep source, licence, category and split; held-out
   (extra/system-prompts.jsonl) paired with ordinary requests (benign) and with attacks (injection), so that the
   presence of a system prompt says nothing about the label; and task-data pairs (scripts/task_data_pairs.py):
   a processing task as system prompt over harmless prose, with an ordinary request inside the data (injection)
-  or in the task (benign). Pairs keep the text's split and draw system prompts
-  of the same split; the draw is seeded, so the file is the same on every run.
+  or in the task (benign). System-prompt pairs keep the text's split and draw system prompts of the same split;
+  every draw is seeded, so the files are the same on every run.
 Re-running rebuilds the three files from the v1 rows already there (rows of v2 sources are replaced).
 """
 from __future__ import annotations
