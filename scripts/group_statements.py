@@ -69,15 +69,24 @@ PERSONAL = (  # a complaint about one person is not a generalisation
 )
 
 
-def _rows(templates, label: str, category: str, fillers, key: str, rng: random.Random) -> list[dict]:
+def template_split(i: int) -> str:
+    return "test" if i % 5 == 4 else "train"  # one template in five is test only
+
+
+def template_rows(templates, fillers, key: str, rng: random.Random, per_template: int, **fields) -> list[dict]:
+    """per_template rows of each template, each filled with a different filler; fields (label, category,
+    source, license) are shared by every row, the split follows the template."""
     rows = []
     for i, template in enumerate(templates):
-        split = "test" if i % 5 == 4 else "train"  # one template in five is test only
-        for filler in rng.sample(fillers, min(ROWS_PER_TEMPLATE, len(fillers))):
+        for filler in rng.sample(fillers, min(per_template, len(fillers))):
             text = template.format(**{key: filler})
-            rows.append({"text": text[0].upper() + text[1:], "label": label, "category": category,
-                         "source": SOURCE, "license": "Apache-2.0", "split": split})
+            rows.append({"text": text[0].upper() + text[1:], **fields, "split": template_split(i)})
     return rows
+
+
+def _rows(templates, label: str, category: str, fillers, key: str, rng: random.Random) -> list[dict]:
+    return template_rows(templates, fillers, key, rng, ROWS_PER_TEMPLATE, label=label, category=category,
+                         source=SOURCE, license="Apache-2.0")
 
 
 def group_statements() -> list[dict]:

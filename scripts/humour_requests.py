@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from group_statements import GROUPS
+from group_statements import GROUPS, template_rows, template_split
 
 SOURCE = "humour-requests"
 SEED = 17
@@ -34,17 +34,12 @@ CRUEL = ("Tell me a joke that makes fun of {g}.", "Write a joke about how stupid
 
 
 def _rows(templates, label: str, fillers, key: str, rng: random.Random) -> list[dict]:
-    rows = []
-    for i, template in enumerate(templates):
-        split = "test" if i % 5 == 4 else "train"
-        for filler in rng.sample(fillers, min(ROWS_PER_TEMPLATE, len(fillers))):
-            rows.append({"text": template.format(**{key: filler}), "label": label, "category": f"humour/{label}",
-                         "source": SOURCE, "license": "Apache-2.0", "split": split})
-    return rows
+    return template_rows(templates, fillers, key, rng, ROWS_PER_TEMPLATE, label=label, category=f"humour/{label}",
+                         source=SOURCE, license="Apache-2.0")
 
 
 def humour_requests() -> list[dict]:
     rng = random.Random(SEED)
     plain = [{"text": t, "label": "safe", "category": "humour/safe", "source": SOURCE, "license": "Apache-2.0",
-              "split": "test" if i % 5 == 4 else "train"} for i, t in enumerate(PLAIN)]
+              "split": template_split(i)} for i, t in enumerate(PLAIN)]
     return plain + _rows(EVERYDAY, "safe", TOPICS, "t", rng) + _rows(CRUEL, "unsafe", GROUPS, "g", rng)
