@@ -54,7 +54,8 @@ $(MODEL)/config.json:
 probes-default: $(MPNET)/config.json
 	MODEL=all-mpnet-base-v2 LAYERS="8 9 10" C="0.003 0.01" TASKS=content_safety OUT=build/panel/default scripts/panels.sh
 	MODEL=all-mpnet-base-v2 LAYERS="9 10" C="0.003 0.01" TASKS=toxicity OUT=build/panel/default scripts/panels.sh
-	MODEL=all-mpnet-base-v2 LAYERS="9 10" C="0.01 0.03" TASKS=prompt_injection OUT=build/panel/default scripts/panels.sh
+	MODEL=all-mpnet-base-v2 LAYERS="7 8 9 10" C="0.003 0.01 0.03" RULE=family-f1 RANK=f1 TASKS=prompt_injection \
+	  OUT=build/panel/default scripts/panels.sh
 	cp build/panel/default/content_safety.json build/panel/default/toxicity.json \
 	  build/panel/default/prompt_injection.json $(PROBES)/
 

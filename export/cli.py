@@ -147,6 +147,9 @@ def _add_panel(sub, model, data) -> None:
                          "smallest worst shortfall of a held-out family against its own best threshold), or "
                          "hard-negative-fpr (the most recall with <= --max-fpr on hard negatives)")
     sp.add_argument("--max-fpr", type=float, default=0.05, help="false-positive budget of hard-negative-fpr")
+    sp.add_argument("--rank-by", choices=["auc", "f1"], default="auc",
+                    help="pick the configuration with the best mean held-out-family AUC, or the best mean weighted "
+                         "F1 at its threshold (what users get at the operating point)")
     sp.add_argument("--out", "-o", required=True, help="folder for panel.json, panel.md and panel.png")
     sp.add_argument("--probe-out", help="write the best configuration as a calibrated probe JSON here")
     sp.set_defaults(run=export_command("panel"))

@@ -110,7 +110,7 @@ def panel(args) -> int:
     eval_feats = {name: (_pooled_features(args, loaded, ds, poolings), y) for name, (ds, y) in evals.items()}
     layers = args.layer or list(range(1, loaded.num_layers + 1))
     result = stress.run_grid(feats, data, eval_feats, layers, poolings, args.C_grid or [args.C], args.threshold_rule,
-                             args.max_fpr)
+                             args.max_fpr, args.rank_by)
     result["model"] = {"id": loaded.model_id, "kind": loaded.kind, "layers": loaded.num_layers}
     result["data"], result["exclude"] = [str(d) for d in args.data + (args.negative_data or [])], args.exclude or []
     result["cap"], result["eval_cap"] = args.cap, args.eval_cap

@@ -40,6 +40,7 @@ FAMILIES = {
     "system-prompt pairs": ("system-prompt-pairs",),
     "indirect injections": ("bipia-indirect",),
     "task-data pairs": ("task-data-pairs",),
+    "assistant talk": ("assistant-talk",),
     "trigger-word negatives": ("notinject",),
     "system-prompt tasks": ("tensor-trust", "spikee-finance-benign", "tau2-support-scenarios",
                             "garak-sysprompt-extraction"),
@@ -190,12 +191,18 @@ def evaluate(X: np.ndarray, data: PanelData, C: float, eval_X: dict, rule: str =
         result["eval_only"][name] = row_metrics(ye, sigmoid(a * full.decision_function(Xe) + b), threshold)
     fams = result["families"].values()
     result["score"] = round(float(np.mean([f["auc"] for f in fams if f["auc"] is not None])), 4)
+    result["family_f1"] = round(float(np.mean([f["f1"] for f in fams])), 4)
     return result
 
 
+RANK_KEYS = {"auc": "score", "f1": "family_f1"}  # --rank-by -> the config field it ranks on
+
+
 def run_grid(features: dict, data: PanelData, eval_features: dict, layers, poolings, Cs, rule="max-f1",
-             max_fpr=0.05) -> dict:
-    """Every (pooling, layer, C): the panel, ranked by the mean family AUC (evaluation-only sets not used)."""
+             max_fpr=0.05, rank_by: str = "auc") -> dict:
+    """Every (pooling, layer, C): the panel, ranked by the mean held-out-family AUC (rank_by "auc": how well the
+    unseen families are ordered) or weighted F1 at the threshold ("f1": what users get at the operating point);
+    evaluation-only sets are never used."""
     configs = []
     jobs = [(p, l, c) for p in poolings for l in layers for c in Cs]
     for pooling, layer, C in tqdm(jobs, desc=f"panel {data.task}", unit="config"):
@@ -203,10 +210,10 @@ def run_grid(features: dict, data: PanelData, eval_features: dict, layers, pooli
         ev = {n: (np.asarray(f[pooling][:, layer], np.float64), y) for n, (f, y) in eval_features.items()}
         configs.append({"pooling": pooling, "layer": layer, "C": C,
                         **evaluate(X, data, C, ev, rule, max_fpr)})
-    best = max(configs, key=lambda c: c["score"])
+    best = max(configs, key=lambda c: c[RANK_KEYS[rank_by]])
     return {"task": data.task, "rows": len(data.train), "families": sorted(set(data.families)),
-            "eval_sets": sorted(eval_features), "configs": configs,
-            "best": {k: best[k] for k in ("pooling", "layer", "C", "score", "threshold")}}
+            "eval_sets": sorted(eval_features), "configs": configs, "rank_by": rank_by,
+            "best": {k: best[k] for k in ("pooling", "layer", "C", "score", "family_f1", "threshold")}}
 
 
 def best_config(result: dict) -> dict:
@@ -228,11 +235,13 @@ def markdown(result: dict, title: str, config: dict | None = None) -> str:
     for name, m in named:
         lines.append(f"| {name} | {m.get('family_rows', m['n'])} | {m['f1']:.3f} | {fmt(m['auc'])} | "
                      f"{fmt(m['recall@1%fpr'])} | {fmt(m['recall@5%fpr'])} | {m['flag_rate']:.2f} |")
-    lines += ["", "Configurations by mean held-out-family AUC:", "", "| pooling | layer | C | mean family AUC | "
-              + " | ".join(f"{n} AUC" for n in result["eval_sets"]) + " |", "|---|---|---|---|" +
+    rank_by = result.get("rank_by", "auc")
+    ranked = "mean held-out-family AUC" if rank_by == "auc" else "mean held-out-family F1 at the threshold"
+    lines += ["", f"Configurations by {ranked}:", "", "| pooling | layer | C | mean family AUC | mean family F1 | "
+              + " | ".join(f"{n} AUC" for n in result["eval_sets"]) + " |", "|---|---|---|---|---|" +
               "---|" * len(result["eval_sets"])]
-    for x in sorted(result["configs"], key=lambda x: -x["score"]):
-        lines.append(f"| {x['pooling']} | {x['layer']} | {x['C']} | {x['score']:.3f} | "
+    for x in sorted(result["configs"], key=lambda x: -x.get(RANK_KEYS[rank_by], 0)):
+        lines.append(f"| {x['pooling']} | {x['layer']} | {x['C']} | {x['score']:.3f} | {fmt(x.get('family_f1'))} | "
                      + " | ".join(fmt(x["eval_only"][n]["auc"]) for n in result["eval_sets"]) + " |")
     return "\n".join(lines) + "\n"
 

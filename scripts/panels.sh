@@ -4,7 +4,8 @@
 #   MODEL=all-mpnet-base-v2 LAYERS="8 9 10" scripts/panels.sh    # the candidate's panels (make candidate-mpnet)
 #   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm scripts/panels.sh
 # TASKS picks tasks (default: all three), RULE the threshold rule (default family-regret: the threshold at
-# which no held-out family falls far below its own best F1). Every configuration costs one probe fit per
+# which no held-out family falls far below its own best F1), RANK what picks the configuration (auc: mean
+# held-out-family AUC, the default; f1: mean held-out-family F1 at the threshold). Every configuration costs one probe fit per
 # held-out family.
 set -e
 MODEL=${MODEL:-all-mpnet-base-v2}
@@ -14,7 +15,7 @@ E=${E:-../shared/data/eval-only}
 TASKS=${TASKS:-content_safety toxicity prompt_injection}
 GRID=""; for l in ${LAYERS:-6 8 9 10 11 12}; do GRID="$GRID --layer $l"; done
 for c in ${C:-0.003 0.01 0.03}; do GRID="$GRID --C-grid $c"; done
-COMMON="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt --threshold-rule ${RULE:-family-regret} $GRID"
+COMMON="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt --threshold-rule ${RULE:-family-regret} --rank-by ${RANK:-auc} $GRID"
 lec() { python -m lec_onnx "$@"; }
 for task in $TASKS; do case $task in
 content_safety)

@@ -21,7 +21,8 @@ PANELS = {  # folder under build/panel -> (title, command that made it)
                'MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C=0.01 OUT=build/panel/minilm scripts/panels.sh '
                "(prompt injection then ran with --cap 50 --eval-cap 50)"),
 }
-MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2", "SmolLM2-135M-Instruct")
+MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2", "SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct")
+TASKS = ("content_safety", "toxicity", "prompt_injection")
 
 
 def panel_folder(folder: str, task: str, name: str) -> Path | None:
@@ -39,6 +40,42 @@ def copy_panel(src: Path, name: str) -> str:
     return f"{(dst / 'panel.md').read_text().strip()}\n\n![{name}]({name}/panel.png)\n"
 
 
+def best_of(result: dict) -> dict:
+    return next(c for c in result["configs"] if all(c[k] == result["best"][k] for k in ("pooling", "layer", "C")))
+
+
+def subset_panels(task: str) -> dict[str, dict]:
+    """{model: panel.json} of the base models' subset panels of a task (scripts/panels_models.sh)."""
+    out = {}
+    for model in MODELS:
+        folder = panel_folder(f"models/{model}", task, f"subset-{model}-{task}")
+        if folder:
+            copy_panel(folder, f"subset-{model}-{task}")
+            out[model] = json.loads((folder / "panel.json").read_text())
+    return out
+
+
+def subset_comparison(task: str) -> list[str]:
+    """Every panel row of a task, one column per base model at its best configuration: weighted F1 / AUC."""
+    panels = subset_panels(task)
+    if not panels:
+        return []
+    best = {m: best_of(r) for m, r in panels.items()}
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = [f"#### {task}", "", "| panel row | " + " | ".join(f"[{m}](results/stress/subset-{m}-{task}/panel.md)"
+                                                          for m in panels) + " |", "|---|" + "---|" * len(panels),
+             "| configuration | " + " | ".join(f"layer {b['layer']}, {b['pooling']}, C = {b['C']}, threshold "
+                                              f"{b['threshold']:.2f}" for b in best.values()) + " |"]
+    for kind, label in (("families", "held out: {}"), ("eval_only", "eval-only: {}")):
+        for row in sorted({n for b in best.values() for n in b[kind]}):
+            cells = ["–" if c is None else f"{c['f1']:.2f} / {fmt(c['auc'])}" for c in (b[kind].get(row)
+                                                                                         for b in best.values())]
+            lines.append(f"| {label.format(row)} | " + " | ".join(cells) + " |")
+    scores = " | ".join(f"**{b['score']:.3f}**" for b in best.values())
+    lines.append(f"| **mean held-out-family AUC** | {scores} |")
+    return lines + [""]
+
+
 def model_table(runs=None) -> list[str]:
     """Best configuration per base model and task: on the same small subset, or (runs: {model: folder}) on the
     full panels."""
@@ -52,7 +89,7 @@ def model_table(runs=None) -> list[str]:
             if folder is None:
                 continue
             r = json.loads((folder / "panel.json").read_text())
-            b = next(c for c in r["configs"] if all(c[k] == r["best"][k] for k in ("pooling", "layer", "C")))
+            b = best_of(r)
             evals = ", ".join(f"{n} {m['auc']:.3f}" for n, m in b["eval_only"].items() if m["auc"] is not None)
             lines.append(f"| {model} | {task} | {b['layer']} / {r['model']['layers']} | {b['C']} | {b['score']:.3f} | "
                          f"{evals} |")
@@ -195,6 +232,16 @@ AUC 0.95 / 0.97 and 0.92 / 0.92):
 """
 
 
+SUBSET = """The same protocol (every family held out whole, every eval-only set, three C values, the layers listed
+in the script, threshold rule family-regret, ranked on mean held-out-family AUC) for each base model, on one
+family-balanced subset: at most 50 rows per source, label and split (25 for prompt_injection, whose documents
+cost ~5x per row), 50 per eval-only group. At one thread a decoder costs 2-6x mpnet per text (Qwen 2.3 texts/s
+on short prompts), so a full-size panel (the encoders' above: 600 rows per group) would take most of a day for
+Qwen here. Decoders also score the state at the end of the generation prompt (`gen-last`, the LOSO sweeps'
+choice for content safety) and the last token (`last`). Each cell: weighted F1 / AUC of the row at the model's
+best configuration; the model's name links its whole panel (every configuration)."""
+
+
 def mix_table() -> list[str]:
     """Content-safety data mixes at the chosen layer: excluded sources are still scored, never trained on."""
     variants = {"v2 recipe (all families; toxic statements as negatives)": ROOT / "build/panel/minilm/content_safety"}
@@ -216,10 +263,10 @@ def mix_table() -> list[str]:
 
 
 def main() -> None:
-    parts = [INTRO, FINDINGS, "### Base models, full panels", "",
+    parts = [INTRO, FINDINGS, "### Base models, full panels (encoders)", "",
              *model_table({"all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}), "",
-             "SmolLM2-135M-Instruct and Qwen2.5-Coder-0.5B-Instruct have no full panel yet: at one thread a panel's "
-             "features cost about an hour per task for mpnet-sized models on this machine, several for Qwen.", ""]
+             "### All four base models, every task, on one subset (scripts/panels_models.sh)", "", SUBSET, "",
+             *model_table(), "", *[line for task in TASKS for line in subset_comparison(task)]]
     old_vs_new = DOCS / "old_vs_new.md"
     if old_vs_new.exists():
         parts += ["### Old default vs new recipe, per task (scripts/old_vs_new.py)", "",
@@ -237,11 +284,6 @@ def main() -> None:
             if src:
                 parts += [f"### {title}: {task}", "", f"Made by `{command}` (the commands are in the script).", "",
                           copy_panel(src, f"{folder}-{task}").split("\n", 1)[1]]
-    for model in MODELS:
-        for task in ("content_safety", "toxicity"):
-            src = panel_folder(f"models/{model}", task, f"subset-{model}-{task}")
-            if src:
-                copy_panel(src, f"subset-{model}-{task}")
     mix = ["### Data mix (content_safety)", "", "`lec-onnx panel ... --layer 5 --exclude SOURCE` (same command as "
            "the MiniLM panel): an excluded source is still scored as a panel row but never trained on. Leaving out "
            "the weakly labelled hh-rlhf red-team openers helps on toxic statements but costs hard negatives (the "
@@ -250,8 +292,7 @@ def main() -> None:
            "this choice deserves a second look (not resolved in the time available). Rows with one label meet the "
            "other families' test rows, so mixes that drop a family also change those comparison rows.", "",
            *mix_table(), ""]
-    print("\n".join(parts + mix + ["### Base models on the same subset (scripts/panels_models.sh)", "",
-                                   *model_table()]))
+    print("\n".join(parts + mix))
 
 
 if __name__ == "__main__":

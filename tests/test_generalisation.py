@@ -10,7 +10,7 @@ from conftest import MAX_LENGTH, int8_score_bound, labelled_rows, sentences, wri
 from lec_onnx import Classifier, InputError
 from lec_onnx.cli import main
 from lec_onnx.export.operating import choose_threshold, fit_platt, fold_platt, sigmoid
-from lec_onnx.export.panel import PanelData, evaluate, family_of, recall_at_fpr
+from lec_onnx.export.panel import PanelData, evaluate, family_of, recall_at_fpr, run_grid
 from lec_onnx.export.data import Dataset
 from lec_onnx.export.probe import LECProbe, load_probe, save_probe
 from test_export_runtime import torch_reference
@@ -164,6 +164,24 @@ def test_panel_on_synthetic_families_beats_the_majority_baseline():
     assert 0 < result["threshold"] < 1 and result["platt"][0] > 0
 
 
+def test_rank_by_f1_prefers_one_threshold_for_all_families_over_a_perfect_ranking_within_each():
+    rng = np.random.default_rng(5)
+    n = 600
+    y = np.arange(n) % 2 == 1
+    family = np.arange(n) // 200  # three families, both labels in each
+    # layer 0: perfect order inside each family, but each family sits higher than the last: no threshold fits all
+    # layer 1: some overlap, the same scale everywhere
+    layers = np.stack([y + 3.0 * family + rng.normal(0, 0.05, n), y + rng.normal(0, 0.7, n)], 1)[:, :, None]
+    data = PanelData("t", Dataset([str(i) for i in range(n)], list(np.where(y, "unsafe", "safe")), [None] * n,
+                                  [f"src{f}" for f in family], ["test" if i % 5 == 0 else "train" for i in range(n)]))
+    features = {"mean": np.concatenate([layers, rng.normal(0, 1, (n, 2, 1))], 2)}  # a noise column keeps 2-D
+    by_auc = run_grid(features, data, {}, [0, 1], ["mean"], [1.0], rank_by="auc")
+    by_f1 = run_grid(features, data, {}, [0, 1], ["mean"], [1.0], rank_by="f1")
+    assert by_auc["best"]["layer"] == 0 and by_f1["best"]["layer"] == 1 and by_f1["rank_by"] == "f1"
+    chosen = next(c for c in by_f1["configs"] if c["layer"] == 1)
+    assert chosen["family_f1"] == pytest.approx(np.mean([f["f1"] for f in chosen["families"].values()]), abs=1e-4)
+
+
 def test_panel_command_writes_report_and_a_calibrated_probe(tiny_encoder, tmp_path):
     data = write_jsonl(tmp_path / "cs.jsonl", labelled_rows(240, 0))
     unseen = write_jsonl(tmp_path / "unseen.jsonl", labelled_rows(60, 5))
@@ -264,3 +282,16 @@ def test_humour_requests_pair_everyday_jokes_with_cruel_ones():
     unsafe = [r["text"] for r in rows if r["label"] == "unsafe"]
     assert len(safe) > 50 and len(unsafe) > 50 and {r["split"] for r in rows} == {"train", "test"}
     assert all("joke" in t.lower() or "limerick" in t.lower() for t in unsafe)
+
+
+def test_assistant_talk_pairs_each_preference_with_its_override_and_system_prompts_with_both_labels():
+    from collections import Counter
+    rows = [r for r in _rows("prompt_injection.jsonl") if r["source"] == "assistant-talk"]
+    by_label = Counter((r["label"], bool(r.get("system"))) for r in rows)
+    # a system prompt under both labels, so that its presence says nothing
+    assert min(by_label[(label, s)] for label in ("benign", "injection") for s in (True, False)) > 30
+    preference = "keep your answers under three sentences"
+    asked = [r["label"] for r in rows if preference in r["text"].lower()]
+    assert "benign" in asked and "injection" in asked  # the same wish, with and without an override
+    assert {r["split"] for r in rows} == {"train", "test"}
+    assert not [r for r in rows if r["label"] == "benign" and "ignore" in r["text"].lower()]
