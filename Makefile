@@ -1,6 +1,6 @@
 # `make probes-default` runs the three stress panels of the shipped default (docs/results.md, about an hour on
 # two cores: the features are cached) and writes its calibrated probes to probes/default/; `make artifact`
-# exports them to artifacts/default (all-mpnet-base-v2 cut at layer 10, block int8, parity-gated). `make candidate`
+# exports them to artifacts/default (all-mpnet-base-v2 cut at layer 9, block int8, parity-gated). `make candidate`
 # trains the earlier three-task MiniLM recipe (not shipped). The MiniLM default shipped before 2026-12-03 is
 # artifacts/default at commit f76e7a6 (`git show f76e7a6:artifacts/default/model.onnx`), its probes
 # probes/minilm-v1/. All need `pip install .[export]`.

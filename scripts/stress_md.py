@@ -275,7 +275,8 @@ def main() -> None:
                   "v1 sources, threshold 0.5; its content_safety head stands in for toxicity; the artifact "
                   "shipped until 2026-12-03). TF-IDF + LR "
                   "(1-2-grams, threshold 0.5) on the new mix. New: the mpnet panel's choice, calibrated, at its "
-                  "threshold (family-regret). Eval-only rows: each set whole, the shipped artifact (int8) against the "
+                  "threshold (family-regret; prompt_injection: family-f1). Eval-only rows: each set whole, the "
+                  "shipped artifact (int8) against the "
                   "new default (int8, `make probes-default artifact`), each at its manifest's thresholds.", "",
                   old_vs_new.read_text()]
     for folder, (title, command) in PANELS.items():

@@ -49,9 +49,9 @@ def test_the_readme_examples_are_flagged_for_the_task_they_show(capsys):
 
 
 SYSTEM_PROMPT_GAP = pytest.mark.xfail(strict=True, reason=(
-    "known gap (README 'Limits'): the only public injection data with system prompts is the tensor-trust game, "
-    "whose harmless replies are passwords; under a short system prompt like ACME's the shipped probe flags most "
-    "short everyday messages. strict: this fails loudly once it is fixed"))
+    "known gap (README 'Limits'): under a short system prompt like ACME's, short support messages drift up to the "
+    "prompt-injection threshold and one of 14 is flagged ('My ACME order has not arrived yet.' 0.52). "
+    "strict: this fails loudly once it is fixed"))
 
 
 def flagged(clf, texts, system):
