@@ -20,7 +20,7 @@ import random
 import re
 from typing import Callable
 
-from group_statements import template_rows, template_split
+from group_statements import fixed_rows, template_rows
 
 SOURCE = "assistant-talk"
 SEED = 19
@@ -83,11 +83,6 @@ HIJACK = (  # requests to reveal, replace or drop the assistant's instructions
 )
 
 
-def _fixed(texts, label: str) -> list[dict]:
-    return [{"text": t, "label": label, "category": f"assistant-talk/{label}", "split": template_split(i)}
-            for i, t in enumerate(texts)]
-
-
 def _templated(templates, label: str, rng: random.Random) -> list[dict]:
     rows = template_rows(templates, PREFERENCES, "a", rng, ROWS_PER_TEMPLATE, label=label,
                          category=f"assistant-talk/{label}")
@@ -99,7 +94,8 @@ def _templated(templates, label: str, rng: random.Random) -> list[dict]:
 def assistant_talk(draw_system_prompt: Callable[[str, random.Random], str]) -> list[dict]:
     """Rows of both labels; draw_system_prompt(split, rng) gives a real system prompt of the row's split."""
     rng = random.Random(SEED)
-    rows = (_fixed(ABOUT, "benign") + _fixed(HIJACK, "injection")
+    rows = (fixed_rows(ABOUT, label="benign", category="assistant-talk/benign")
+            + fixed_rows(HIJACK, label="injection", category="assistant-talk/injection")
             + _templated(ASK, "benign", rng) + _templated(OVERRIDE, "injection", rng))
     for r in rows:
         r.update(source=SOURCE, license="Apache-2.0")

@@ -73,6 +73,11 @@ def template_split(i: int) -> str:
     return "test" if i % 5 == 4 else "train"  # one template in five is test only
 
 
+def fixed_rows(texts, **fields) -> list[dict]:
+    """One row per fixed text (no filler); each text is its own template for the split."""
+    return [{"text": t, **fields, "split": template_split(i)} for i, t in enumerate(texts)]
+
+
 def template_rows(templates, fillers, key: str, rng: random.Random, per_template: int, **fields) -> list[dict]:
     """per_template rows of each template, each filled with a different filler; fields (label, category,
     source, license) are shared by every row, the split follows the template."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from group_statements import GROUPS, template_rows, template_split
+from group_statements import GROUPS, fixed_rows, template_rows
 
 SOURCE = "humour-requests"
 SEED = 17
@@ -40,6 +40,5 @@ def _rows(templates, label: str, fillers, key: str, rng: random.Random) -> list[
 
 def humour_requests() -> list[dict]:
     rng = random.Random(SEED)
-    plain = [{"text": t, "label": "safe", "category": "humour/safe", "source": SOURCE, "license": "Apache-2.0",
-              "split": template_split(i)} for i, t in enumerate(PLAIN)]
+    plain = fixed_rows(PLAIN, label="safe", category="humour/safe", source=SOURCE, license="Apache-2.0")
     return plain + _rows(EVERYDAY, "safe", TOPICS, "t", rng) + _rows(CRUEL, "unsafe", GROUPS, "g", rng)
