@@ -134,6 +134,8 @@ def _add_panel(sub, model, data) -> None:
     sp.add_argument("--roles", default="prompt,response",
                     help="what the task applies to: prompt, response or both (prompt injection: prompt)")
     sp.add_argument("--negative-data", action="append", help="file whose rows (of new sources) join as negatives")
+    sp.add_argument("--negative-source", action="append", metavar="SOURCE",
+                    help="only this source of --negative-data joins (repeatable; default: every new source)")
     sp.add_argument("--eval-data", action="append", help="evaluation-only file: measured, never trained on")
     sp.add_argument("--eval-cap", type=int, default=500, help="rows per (source, label, split) of an eval file")
     sp.add_argument("--exclude", action="append", metavar="SOURCE", help="leave a source out of the mix")

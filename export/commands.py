@@ -103,7 +103,7 @@ def panel(args) -> int:
     _set_threads(args.threads)
     loaded = load_model(args.model, args.revision)
     data, evals = stress.load_panel_data(args.task, args.data, args.negative_data or [], args.eval_data or [],
-                                         args.cap, args.eval_cap, args.heldout)
+                                         args.cap, args.eval_cap, args.heldout, args.negative_source)
     poolings = tuple(args.pooling or ["mean"])
     feats = _pooled_features(args, loaded, data.train, poolings)
     data = stress.PanelData(data.task, data.train, excluded=frozenset(args.exclude or []))
@@ -113,6 +113,7 @@ def panel(args) -> int:
                              args.max_fpr, args.rank_by)
     result["model"] = {"id": loaded.model_id, "kind": loaded.kind, "layers": loaded.num_layers}
     result["data"], result["exclude"] = [str(d) for d in args.data + (args.negative_data or [])], args.exclude or []
+    result["negative_sources"] = args.negative_source or []
     result["cap"], result["eval_cap"] = args.cap, args.eval_cap
     title = f"{Path(loaded.model_id).name}"
     stress.save(result, Path(args.out), title)

@@ -56,34 +56,108 @@ def pooled(states: torch.Tensor, lengths: torch.Tensor, plain_lengths: torch.Ten
 FEATURES_VERSION = 2  # 2: over-long system prompts cut in the middle, as the runtime cuts them
 
 
-def feature_key(loaded: LoadedModel, texts, systems, max_length: int) -> str:
+def _config_hash(loaded: LoadedModel, max_length: int):
     fmt = dataclasses.asdict(input_format(loaded, True))
-    h = hashlib.sha256(json.dumps([FEATURES_VERSION, loaded.model_id, loaded.revision, max_length, fmt,
-                                   loaded.tokenizer.backend_tokenizer.to_str()]).encode())
+    return hashlib.sha256(json.dumps([FEATURES_VERSION, loaded.model_id, loaded.revision, max_length, fmt,
+                                      loaded.tokenizer.backend_tokenizer.to_str()]).encode())
+
+
+def row_keys(texts, systems) -> np.ndarray:
+    """A 16-byte digest per (system, text): how a cache finds rows another data list already computed."""
+    return np.array([hashlib.sha256(json.dumps([s, t]).encode()).digest()[:16] for s, t in zip(systems, texts)],
+                    dtype="S16")
+
+
+def feature_key(loaded: LoadedModel, texts, systems, max_length: int) -> str:
+    h = _config_hash(loaded, max_length)
     for s, t in zip(systems, texts):
         h.update(json.dumps([s, t]).encode())
     return h.hexdigest()[:20]
 
 
+def _cached_rows(cache: Path, config: str, keys: np.ndarray, poolings) -> dict[bytes, tuple[Path, int]]:
+    """Row digest -> (cache folder, row) over the complete caches of the same model, window and poolings."""
+    found = {}
+    for folder in Path(cache).iterdir():
+        try:
+            done = json.loads((folder / "done.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if done.get("config") != config or not set(poolings) <= set(done.get("poolings", ())):
+            continue
+        for i, k in enumerate(np.load(folder / "row_keys.npy")):
+            found.setdefault(bytes(k), (folder, i))
+    return {bytes(k): found[bytes(k)] for k in keys if bytes(k) in found}
+
+
+def _copy_cached(found: dict, keys: np.ndarray, out: dict) -> np.ndarray:
+    """Fill out's rows that another cache holds; the mask of rows still to compute."""
+    todo = np.ones(len(keys), bool)
+    by_folder: dict[Path, list[tuple[int, int]]] = {}
+    for i, k in enumerate(keys):
+        if bytes(k) in found:
+            folder, j = found[bytes(k)]
+            by_folder.setdefault(folder, []).append((i, j))
+            todo[i] = False
+    for folder, pairs in by_folder.items():
+        mine, theirs = map(list, zip(*pairs))
+        for p, arr in out.items():
+            arr[mine] = np.load(folder / f"{p}.npy", mmap_mode="r")[theirs]
+    return todo
+
+
+def _index_rows(folder: Path, loaded: LoadedModel, texts, systems, max_length: int) -> None:
+    """Give a cache written before row reuse existed its row digests, so later data lists can share its rows."""
+    done = json.loads((folder / "done.json").read_text())
+    if "config" not in done or not (folder / "row_keys.npy").exists():
+        np.save(folder / "row_keys.npy", row_keys(texts, systems))
+        done["config"] = _config_hash(loaded, max_length).hexdigest()[:20]
+        (folder / "done.json").write_text(json.dumps(done))
+
+
 def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, batch_size: int = 8,
             cache: Path | None = None, poolings: tuple[str, ...] | None = None,
             desc: str = "features") -> dict[str, np.ndarray]:
-    """{pooling: array [rows, layers + 1, hidden]} for every layer (0 = embeddings), read from cache if there."""
+    """{pooling: array [rows, layers + 1, hidden]} for every layer (0 = embeddings), read from cache if there;
+    rows that an earlier data list computed (same model, window and text) are copied, not run again."""
     systems = systems if systems is not None else [None] * len(texts)
     poolings = poolings or poolings_for(loaded)
     shape = (len(texts), loaded.num_layers + 1, loaded.hidden_size)
     folder = partial = None
+    todo = np.ones(len(texts), bool)
     if cache:
         folder = Path(cache) / feature_key(loaded, texts, systems, max_length)
         if (folder / "done.json").exists() and all((folder / f"{p}.npy").exists() for p in poolings):
+            _index_rows(folder, loaded, texts, systems, max_length)
             return {p: np.load(folder / f"{p}.npy", mmap_mode="r") for p in poolings}
         # written aside and renamed when complete: an interrupted or concurrent run never leaves half a cache
         partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
         partial.mkdir(parents=True, exist_ok=True)
         out = {p: np.lib.format.open_memmap(partial / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
+        config, keys = _config_hash(loaded, max_length).hexdigest()[:20], row_keys(texts, systems)
+        todo = _copy_cached(_cached_rows(Path(cache), config, keys, poolings), keys, out)
     else:
         out = {p: np.zeros(shape, np.float32) for p in poolings}
-    rows, plain_lengths, spans = tokenize_rows(loaded, texts, systems, max_length)
+    _compute(loaded, texts, systems, max_length, batch_size, out, np.flatnonzero(todo), desc)
+    if folder:
+        for arr in out.values():
+            arr.flush()
+        np.save(partial / "row_keys.npy", keys)
+        (partial / "done.json").write_text(json.dumps({"model": loaded.model_id, "rows": len(texts), "config": config,
+                                                       "max_length": max_length, "poolings": list(poolings)}))
+        if folder.exists():
+            shutil.rmtree(folder)
+        partial.rename(folder)
+        return {p: np.load(folder / f"{p}.npy", mmap_mode="r") for p in poolings}
+    return out
+
+
+def _compute(loaded: LoadedModel, texts, systems, max_length: int, batch_size: int, out: dict, rows_to_run,
+             desc: str) -> None:
+    """Run the model over the given rows of the data list, writing their pooled states into out."""
+    picked = [int(i) for i in rows_to_run]
+    rows, plain_lengths, spans = tokenize_rows(loaded, [texts[i] for i in picked], [systems[i] for i in picked],
+                                               max_length)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))  # similar lengths pad less
     with torch.inference_mode(), tqdm(total=len(rows), desc=desc, unit="text") as bar:
         for start in range(0, len(order), batch_size):
@@ -93,19 +167,10 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
             lengths = mask.sum(1)
             plain = torch.tensor([plain_lengths[i] for i in batch])
             text = torch.tensor([spans[i] for i in batch])
-            for p in poolings:
-                out[p][batch] = torch.stack([pooled(h, lengths, plain, text, p) for h in states], 1).float().numpy()
+            target = [picked[i] for i in batch]
+            for p in out:
+                out[p][target] = torch.stack([pooled(h, lengths, plain, text, p) for h in states], 1).float().numpy()
             bar.update(len(batch))
-    if folder:
-        for arr in out.values():
-            arr.flush()
-        (partial / "done.json").write_text(json.dumps({"model": loaded.model_id, "rows": len(texts),
-                                                       "max_length": max_length, "poolings": list(poolings)}))
-        if folder.exists():
-            shutil.rmtree(folder)
-        partial.rename(folder)
-        return {p: np.load(folder / f"{p}.npy", mmap_mode="r") for p in poolings}
-    return out
 
 
 def pad_batch(rows):

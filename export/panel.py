@@ -110,15 +110,18 @@ def read_set(path, cap: int | None, heldout) -> Dataset:
     return stratified_cap(data, cap) if cap else data
 
 
-def load_panel_data(task: str, files, negative_files, eval_files, cap, eval_cap, heldout):
+def load_panel_data(task: str, files, negative_files, eval_files, cap, eval_cap, heldout, negative_sources=None):
     """(PanelData of the training mix, {eval set: (Dataset, positive mask)}). negative_files add rows of sources
-    the task data lacks, all as the task's negative label (toxic statements are not requests for harm)."""
+    the task data lacks (of negative_sources only, when given), all as the task's negative label (toxic statements
+    are not requests for harm; a plain harmful request is not an injection)."""
     train = prepare_data(files, cap, heldout)
     negative = negative_label_of(train.labels)
     known = set(train.source)
+    wanted = set(negative_sources) if negative_sources else None
     for path in negative_files:
         extra = read_set(path, cap, heldout)
-        extra = extra.subset(extra.where(lambda i: extra.source[i] not in known))
+        extra = extra.subset(extra.where(lambda i: extra.source[i] not in known
+                                         and (wanted is None or extra.source[i] in wanted)))
         train = train.concat(Dataset(extra.text, [negative] * len(extra), extra.system, extra.source, extra.split))
     train.name = task
     evals = {}

@@ -10,7 +10,7 @@ from conftest import MAX_LENGTH, int8_score_bound, labelled_rows, sentences, wri
 from lec_onnx import Classifier, InputError
 from lec_onnx.cli import main
 from lec_onnx.export.operating import choose_threshold, fit_platt, fold_platt, sigmoid
-from lec_onnx.export.panel import PanelData, evaluate, family_of, recall_at_fpr, run_grid
+from lec_onnx.export.panel import PanelData, evaluate, family_of, load_panel_data, recall_at_fpr, run_grid
 from lec_onnx.export.data import Dataset
 from lec_onnx.export.probe import LECProbe, load_probe, save_probe
 from test_export_runtime import torch_reference
@@ -198,6 +198,20 @@ def test_panel_command_writes_report_and_a_calibrated_probe(tiny_encoder, tmp_pa
     probe, meta = load_probe(probe_path)
     assert meta["threshold"] == result["best"]["threshold"] and meta["operating_point"]["rule"] == "max-f1"
     assert meta["task"] == "content_safety" and meta["layer"] == result["best"]["layer"]
+
+
+def test_negative_data_joins_as_negatives_of_the_chosen_new_sources_only(tmp_path):
+    data = write_jsonl(tmp_path / "pi.jsonl", [dict(r, label="injection" if r["label"] == "unsafe" else "benign")
+                                               for r in labelled_rows(60, 0)])
+    other = [dict(r, source=f"other{i % 3}") for i, r in enumerate(labelled_rows(30, 1))]
+    other += [dict(r, source="src0") for r in labelled_rows(6, 2)]  # a source the task data has: never joins
+    extra = write_jsonl(tmp_path / "cs.jsonl", other)
+    def load(sources):
+        return load_panel_data("prompt_injection", [data], [extra], [], 1000, 1000, None, sources)[0]
+    everything, chosen = load(None), load(["other1", "missing"])
+    added = [(s, label) for s, label in zip(everything.train.source, everything.train.label) if s.startswith("other")]
+    assert len(added) == 30 and {label for _, label in added} == {"benign"}  # harmful or not, none is an injection
+    assert sorted(set(chosen.train.source)) == ["other1", "src0", "src1", "src2"] and len(chosen.train) == 70
 
 
 TASKS = [("content_safety", 2, "mean", 0), ("toxicity", 1, "mean", 3), ("prompt_injection", 2, "text-mean", 1)]

@@ -97,6 +97,21 @@ def test_feature_cache_is_reused(tiny_encoder, tmp_path):
     np.testing.assert_array_equal(first["mean"], again["mean"])
 
 
+def test_rows_of_an_earlier_data_list_are_copied_not_recomputed(tiny_encoder, tmp_path, monkeypatch):
+    from lec_onnx.export import features
+    loaded = load_model(str(tiny_encoder))
+    extract(loaded, sentences(6)[:4], cache=tmp_path, max_length=64)
+    run = []
+    original = features.hidden_states
+    monkeypatch.setattr(features, "hidden_states", lambda m, ids, *a: run.append(len(ids)) or original(m, ids, *a))
+    mixed = sentences(6)[2:][::-1]  # two rows known, two new, in another order
+    reused = extract(loaded, mixed, cache=tmp_path, max_length=64)
+    assert sum(run) == 2
+    fresh = extract(loaded, mixed, max_length=64)
+    for pooling in fresh:
+        np.testing.assert_allclose(reused[pooling], fresh[pooling], rtol=1e-5, atol=1e-6)
+
+
 def test_probe_folds_standardisation_exactly():
     rng = np.random.default_rng(0)
     X = rng.normal(3.0, [0.1 * (i + 1) for i in range(16)], size=(200, 16))
