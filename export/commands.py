@@ -106,14 +106,15 @@ def panel(args) -> int:
                                          args.cap, args.eval_cap, args.heldout, args.negative_source)
     poolings = tuple(args.pooling or ["mean"])
     feats = _pooled_features(args, loaded, data.train, poolings)
-    data = stress.PanelData(data.task, data.train, excluded=frozenset(args.exclude or []))
+    data = dataclasses.replace(data, excluded=frozenset(args.exclude or []))
     eval_feats = {name: (_pooled_features(args, loaded, ds, poolings), y) for name, (ds, y) in evals.items()}
     layers = args.layer or list(range(1, loaded.num_layers + 1))
     result = stress.run_grid(feats, data, eval_feats, layers, poolings, args.C_grid or [args.C], args.threshold_rule,
                              args.max_fpr, args.rank_by)
     result["model"] = {"id": loaded.model_id, "kind": loaded.kind, "layers": loaded.num_layers}
     result["data"], result["exclude"] = [str(d) for d in args.data + (args.negative_data or [])], args.exclude or []
-    result["negative_sources"] = args.negative_source or []
+    result["negative_data"], result["negative_sources"] = [str(d) for d in args.negative_data or []], \
+        args.negative_source or []
     result["cap"], result["eval_cap"] = args.cap, args.eval_cap
     title = f"{Path(loaded.model_id).name}"
     stress.save(result, Path(args.out), title)

@@ -92,6 +92,7 @@ class PanelData:
     evals: dict[str, Dataset] = field(default_factory=dict)
 
     excluded: frozenset = frozenset()  # sources scored as panel rows but never trained on (a data-mix choice)
+    lent: frozenset = frozenset()  # sources another task's data lends as negatives (--negative-data)
 
     def __post_init__(self):
         self.negative = negative_label_of(self.train.labels)
@@ -118,17 +119,20 @@ def load_panel_data(task: str, files, negative_files, eval_files, cap, eval_cap,
     negative = negative_label_of(train.labels)
     known = set(train.source)
     wanted = set(negative_sources) if negative_sources else None
+    lent = set()
     for path in negative_files:
         extra = read_set(path, cap, heldout)
         extra = extra.subset(extra.where(lambda i: extra.source[i] not in known
                                          and (wanted is None or extra.source[i] in wanted)))
+        lent |= set(extra.source)
+        known |= lent  # a source lent by two files joins once
         train = train.concat(Dataset(extra.text, [negative] * len(extra), extra.system, extra.source, extra.split))
     train.name = task
     evals = {}
     for path in eval_files:
         ds = read_set(path, eval_cap, heldout)
         evals[ds.name] = (ds, np.array([l.lower() not in HARMLESS_LABELS for l in ds.label]))
-    return PanelData(task, train), evals
+    return PanelData(task, train, lent=frozenset(lent)), evals
 
 
 def out_of_family_scores(X: np.ndarray, data: PanelData, C: float) -> tuple[np.ndarray, dict]:

@@ -52,7 +52,8 @@ def old_family_rows(loaded, task: str, panels: dict) -> dict:
     pooling, layer, C = OLD[head]
     Xs = features(loaded, src.train, pooling, layer)
     sources = np.array(src.train.source)
-    v1_train = ~src.test & np.array([s not in V2_SOURCES for s in sources])
+    # the old heads knew neither the v2 sources nor the rows other tasks' data lend as negatives
+    v1_train = ~src.test & np.array([s not in V2_SOURCES and s not in src.lent for s in sources])
     data, _ = panels[task]
     X = Xs if task == head else features(loaded, data.train, pooling, layer)
     p, complement = np.full(len(X), np.nan), {}
@@ -170,10 +171,11 @@ def main() -> None:
             # artifacts score each evaluation-only set whole: a cap per label would move its base rate (ToxicChat
             # from 14% toxic to 39%), and weighted F1 with it
             eval_cap = None if args.new_artifact else eval_cap
+            negatives, lent_sources = panel.get("negative_data", negatives), panel.get("negative_sources")
             data, eval_sets = load_panel_data(task, files, negatives, [f"{args.eval_dir}/{e}.jsonl" for e in evals],
-                                              cap, eval_cap, "data/heldout-sha256.txt")
-            panels[task] = (PanelData(task, data.train, excluded=frozenset(results[task].get("exclude", []))),
-                            eval_sets)
+                                              cap, eval_cap, "data/heldout-sha256.txt", lent_sources)
+            panels[task] = (PanelData(task, data.train, excluded=frozenset(results[task].get("exclude", [])),
+                                      lent=data.lent), eval_sets)
     out_json = Path(args.out).with_suffix(".json")
     summary = json.loads(out_json.read_text()) if out_json.exists() else {}
     for task, panel in results.items():

@@ -212,6 +212,7 @@ def test_negative_data_joins_as_negatives_of_the_chosen_new_sources_only(tmp_pat
     added = [(s, label) for s, label in zip(everything.train.source, everything.train.label) if s.startswith("other")]
     assert len(added) == 30 and {label for _, label in added} == {"benign"}  # harmful or not, none is an injection
     assert sorted(set(chosen.train.source)) == ["other1", "src0", "src1", "src2"] and len(chosen.train) == 70
+    assert everything.lent == {"other0", "other1", "other2"} and chosen.lent == {"other1"}
 
 
 TASKS = [("content_safety", 2, "mean", 0), ("toxicity", 1, "mean", 3), ("prompt_injection", 2, "text-mean", 1)]
