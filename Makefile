@@ -48,8 +48,9 @@ $(MODEL)/config.json:
 	$(LEC) fetch-models $(MODEL_NAME)
 
 # The shipped default (issue 9): all-mpnet-base-v2, each task at the configuration its stress panel chose
-# (docs/results.md; content_safety among layers 8-10, toxicity and prompt_injection among 9-10, the trunk cut at
-# 10: at 11 the graph grows to 113 MB), calibrated, threshold by the family-regret rule; int8 by the block method
+# (docs/results.md; content_safety among layers 8-10, toxicity among 9-10, prompt_injection among 7-10 with plain
+# requests as negatives, ranked by mean held-out-family F1; the trunk is cut at the highest layer a head reads),
+# calibrated, threshold by the family-regret rule (prompt_injection: family-f1); int8 by the block method
 # (per-tensor int8 misses the parity gate on mpnet). The panels leave their calibrated probes in probes/default/.
 probes-default: $(MPNET)/config.json
 	MODEL=all-mpnet-base-v2 LAYERS="8 9 10" C="0.003 0.01" TASKS=content_safety OUT=build/panel/default scripts/panels.sh

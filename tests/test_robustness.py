@@ -90,7 +90,7 @@ def test_window_and_stride_override_the_manifest(decoder_artifact, capsys):
 
 LONG_DOC_GAP = pytest.mark.xfail(strict=True, reason=(
     "known gap (issue 5, README 'Limits'): the shipped probe mean-pools 256-token windows; a window of clean "
-    "requests under a one-line system prompt already scores above the threshold (0.92 for everyday requests, "
+    "requests under a one-line system prompt already scores above the threshold (0.93 for everyday requests, "
     "bigbench-intent; the MiniLM default shipped before 2026-12-03 passed that one), and among imperative "
     "instructions (alpaca/mt-bench/gsm8k) the attacked window is not singled out. "
     "strict: this fails loudly once it is fixed"))
