@@ -62,6 +62,11 @@ def _config_hash(loaded: LoadedModel, max_length: int):
                                       loaded.tokenizer.backend_tokenizer.to_str()]).encode())
 
 
+def _config_key(loaded: LoadedModel, max_length: int) -> str:
+    """What must match for two caches to share rows: model, revision, window, input format and tokenizer."""
+    return _config_hash(loaded, max_length).hexdigest()[:20]
+
+
 def row_keys(texts, systems) -> np.ndarray:
     """A 16-byte digest per (system, text): how a cache finds rows another data list already computed."""
     return np.array([hashlib.sha256(json.dumps([s, t]).encode()).digest()[:16] for s, t in zip(systems, texts)],
@@ -111,7 +116,7 @@ def _index_rows(folder: Path, loaded: LoadedModel, texts, systems, max_length: i
     done = json.loads((folder / "done.json").read_text())
     if "config" not in done or not (folder / "row_keys.npy").exists():
         np.save(folder / "row_keys.npy", row_keys(texts, systems))
-        done["config"] = _config_hash(loaded, max_length).hexdigest()[:20]
+        done["config"] = _config_key(loaded, max_length)
         (folder / "done.json").write_text(json.dumps(done))
 
 
@@ -134,7 +139,7 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
         partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
         partial.mkdir(parents=True, exist_ok=True)
         out = {p: np.lib.format.open_memmap(partial / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
-        config, keys = _config_hash(loaded, max_length).hexdigest()[:20], row_keys(texts, systems)
+        config, keys = _config_key(loaded, max_length), row_keys(texts, systems)
         todo = _copy_cached(_cached_rows(Path(cache), config, keys, poolings), keys, out)
     else:
         out = {p: np.zeros(shape, np.float32) for p in poolings}

