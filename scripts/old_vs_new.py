@@ -16,6 +16,7 @@ panel's capped rows) when no artifact is given.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -174,8 +175,7 @@ def main() -> None:
             negatives, lent_sources = panel.get("negative_data", negatives), panel.get("negative_sources")
             data, eval_sets = load_panel_data(task, files, negatives, [f"{args.eval_dir}/{e}.jsonl" for e in evals],
                                               cap, eval_cap, "data/heldout-sha256.txt", lent_sources)
-            panels[task] = (PanelData(task, data.train, excluded=frozenset(results[task].get("exclude", [])),
-                                      lent=data.lent), eval_sets)
+            panels[task] = (dataclasses.replace(data, excluded=frozenset(results[task].get("exclude", []))), eval_sets)
     out_json = Path(args.out).with_suffix(".json")
     summary = json.loads(out_json.read_text()) if out_json.exists() else {}
     for task, panel in results.items():
