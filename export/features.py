@@ -67,7 +67,7 @@ def _config_key(loaded: LoadedModel, max_length: int) -> str:
     return _config_hash(loaded, max_length).hexdigest()[:20]
 
 
-def row_keys(texts, systems) -> np.ndarray:
+def _row_keys(texts, systems) -> np.ndarray:
     """A 16-byte digest per (system, text): how a cache finds rows another data list already computed."""
     return np.array([hashlib.sha256(json.dumps([s, t]).encode()).digest()[:16] for s, t in zip(systems, texts)],
                     dtype="S16")
@@ -80,28 +80,23 @@ def feature_key(loaded: LoadedModel, texts, systems, max_length: int) -> str:
     return h.hexdigest()[:20]
 
 
-def _cached_rows(cache: Path, config: str, keys: np.ndarray, poolings) -> dict[bytes, tuple[Path, int]]:
-    """Row digest -> (cache folder, row) over the complete caches of the same model, window and poolings."""
-    found = {}
+def _copy_cached_rows(cache: Path, config: str, keys: np.ndarray, poolings, out: dict) -> np.ndarray:
+    """Fill out's rows from the complete caches of the same model, window and poolings that hold them; the mask
+    of rows still to compute."""
+    where: dict[bytes, tuple[Path, int]] = {}
     for folder in Path(cache).iterdir():
         try:
             done = json.loads((folder / "done.json").read_text())
         except (OSError, ValueError):
             continue
-        if done.get("config") != config or not set(poolings) <= set(done.get("poolings", ())):
-            continue
-        for i, k in enumerate(np.load(folder / "row_keys.npy")):
-            found.setdefault(bytes(k), (folder, i))
-    return {bytes(k): found[bytes(k)] for k in keys if bytes(k) in found}
-
-
-def _copy_cached(found: dict, keys: np.ndarray, out: dict) -> np.ndarray:
-    """Fill out's rows that another cache holds; the mask of rows still to compute."""
+        if done.get("config") == config and set(poolings) <= set(done.get("poolings", ())):
+            for j, k in enumerate(np.load(folder / "row_keys.npy")):
+                where.setdefault(bytes(k), (folder, j))
     todo = np.ones(len(keys), bool)
     by_folder: dict[Path, list[tuple[int, int]]] = {}
     for i, k in enumerate(keys):
-        if bytes(k) in found:
-            folder, j = found[bytes(k)]
+        if bytes(k) in where:
+            folder, j = where[bytes(k)]
             by_folder.setdefault(folder, []).append((i, j))
             todo[i] = False
     for folder, pairs in by_folder.items():
@@ -115,7 +110,7 @@ def _index_rows(folder: Path, loaded: LoadedModel, texts, systems, max_length: i
     """Give a cache written before row reuse existed its row digests, so later data lists can share its rows."""
     done = json.loads((folder / "done.json").read_text())
     if "config" not in done or not (folder / "row_keys.npy").exists():
-        np.save(folder / "row_keys.npy", row_keys(texts, systems))
+        np.save(folder / "row_keys.npy", _row_keys(texts, systems))
         done["config"] = _config_key(loaded, max_length)
         (folder / "done.json").write_text(json.dumps(done))
 
@@ -139,8 +134,8 @@ def extract(loaded: LoadedModel, texts, systems=None, max_length: int = 256, bat
         partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
         partial.mkdir(parents=True, exist_ok=True)
         out = {p: np.lib.format.open_memmap(partial / f"{p}.npy", "w+", np.float32, shape) for p in poolings}
-        config, keys = _config_key(loaded, max_length), row_keys(texts, systems)
-        todo = _copy_cached(_cached_rows(Path(cache), config, keys, poolings), keys, out)
+        config, keys = _config_key(loaded, max_length), _row_keys(texts, systems)
+        todo = _copy_cached_rows(Path(cache), config, keys, poolings, out)
     else:
         out = {p: np.zeros(shape, np.float32) for p in poolings}
     _compute(loaded, texts, systems, max_length, batch_size, out, np.flatnonzero(todo), desc)
