@@ -29,7 +29,7 @@ candidate: probes
 
 # Each probe comes out of its stress panel (docs/results.md, "Stress panel"): trained on every family of data/,
 # calibrated on out-of-family predictions (Platt scaling folded into its weights), with the threshold its rule
-# chooses. Layer, pooling and C are the ones the MiniLM panel chose (scripts/panels.sh with
+# chooses. Layer, pooling and C are the ones the MiniLM panel chose (experiments/panels.sh with
 # MODEL=all-MiniLM-L6-v2); the results of the last run are in probes/candidate/.
 PANEL = $(LEC) panel -m $(MODEL) --max-length 256 --heldout data/heldout-sha256.txt --threads $(THREADS) --C-grid 0.01
 CS_RECIPE = --cap 600 --pooling mean --layer 5
@@ -53,10 +53,10 @@ $(MODEL)/config.json:
 # calibrated, threshold by the family-regret rule (prompt_injection: family-f1); int8 by the block method
 # (per-tensor int8 misses the parity gate on mpnet). The panels leave their calibrated probes in probes/default/.
 probes-default: $(MPNET)/config.json
-	MODEL=all-mpnet-base-v2 LAYERS="8 9 10" C="0.003 0.01" TASKS=content_safety OUT=build/panel/default scripts/panels.sh
-	MODEL=all-mpnet-base-v2 LAYERS="9 10" C="0.003 0.01" TASKS=toxicity OUT=build/panel/default scripts/panels.sh
+	MODEL=all-mpnet-base-v2 LAYERS="8 9 10" C="0.003 0.01" TASKS=content_safety OUT=build/panel/default experiments/panels.sh
+	MODEL=all-mpnet-base-v2 LAYERS="9 10" C="0.003 0.01" TASKS=toxicity OUT=build/panel/default experiments/panels.sh
 	MODEL=all-mpnet-base-v2 LAYERS="7 8 9 10" C="0.003 0.01 0.03" RULE=family-f1 RANK=f1 TASKS=prompt_injection \
-	  OUT=build/panel/default scripts/panels.sh
+	  OUT=build/panel/default experiments/panels.sh
 	cp build/panel/default/content_safety.json build/panel/default/toxicity.json \
 	  build/panel/default/prompt_injection.json $(PROBES)/
 

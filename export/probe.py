@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from lec_onnx.errors import InputError
 
-from .cli import DEFAULT_C
+from . import DEFAULT_C
 
 PROBE_FORMAT = "lec-onnx-probe/1"
 HARMLESS_LABELS = ("safe", "benign", "harmless", "negative", "no", "0", "false")

@@ -14,11 +14,23 @@ import tempfile
 from pathlib import Path
 
 from .classifier import InputError, read_manifest
+from .options import threshold_option
 from .scoring import Scorer
 
 
+def register(sub) -> None:
+    """`lec-onnx batch` (pandas, pyarrow and Ray are imported only when it runs)."""
+    b = sub.add_parser("batch", help="score a Parquet or JSONL file, locally or on Ray Data (lec-onnx[ray])",
+                       description="Append result columns (TASK_label, TASK_score, TASK_flagged, TASK_windows, "
+                       "TASK_top_window, TASK_score_LABEL, flagged) to every row of a Parquet or JSONL file. "
+                       "--engine local streams the file in one process; --engine ray runs Ray Data map_batches "
+                       "with one model per actor and writes a folder of part files.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_batch_arguments(b)
+    b.set_defaults(run=batch_command)
+
+
 def add_batch_arguments(b: argparse.ArgumentParser) -> None:
-    from .cli import _threshold
     b.add_argument("input", metavar="INPUT", help="Parquet (.parquet) or JSONL (.jsonl, .json) file; with "
                    "--engine ray also a folder of them")
     b.add_argument("output", metavar="OUTPUT", help="--engine local: the file to write; --engine ray: a folder "
@@ -33,7 +45,7 @@ def add_batch_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--prompt", help="with --role response: the request, for rows without one")
     b.add_argument("--role", choices=["prompt", "response"], default="prompt",
                    help="'response' checks a model's answers instead of users' requests")
-    b.add_argument("--threshold", action="append", type=_threshold, metavar="[TASK=]P",
+    b.add_argument("--threshold", action="append", type=threshold_option, metavar="[TASK=]P",
                    help="flag when the score is at least P (per task, or for all binary tasks)")
     b.add_argument("--format", choices=["auto", "parquet", "jsonl"], default="auto",
                    help="output format (auto: JSONL if OUTPUT ends in .jsonl or .json, else Parquet)")

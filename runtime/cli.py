@@ -15,69 +15,13 @@ from pathlib import Path
 from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity, cpu_int8_path
 from .classifier import Classifier
 from .errors import ArtifactError, InputError, LecError, ProviderError
+from .rows import Row, read_rows
 from .scoring import result_record
-from .serve import add_serve_parsers
+from .options import threshold_option
 
 EXIT = {InputError: 2, ArtifactError: 3, ProviderError: 4}
 MAX_TEXT_CHARS = 1_000_000  # ~250k tokens: past this a "text" is almost surely a wrong file
-JSONL_COLUMNS = {"text", "system", "prompt", "id"}
 SHARED_DATA = "../shared/data"
-
-
-class Row:
-    def __init__(self, line: int, text=None, system=None, prompt=None, id=None, error=None):
-        self.line, self.text, self.system, self.prompt, self.id, self.error = line, text, system, prompt, id, error
-
-
-def read_rows(source: str, jsonl: bool | None, max_chars: int) -> list[Row]:
-    """Rows of a text file (one text a line) or JSONL file (text, system, prompt, id); '-' is stdin.
-    A bad row becomes Row(error=...) naming its line; the caller decides to skip or fail."""
-    try:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {source}: {e.strerror or e}") from None
-    name = "stdin" if source == "-" else source
-    if b"\x00" in raw[:8192]:
-        raise InputError(f"{name} looks like a binary file, not text")
-    is_jsonl = jsonl if jsonl is not None else source.endswith((".jsonl", ".json"))
-    rows = []
-    for n, line in enumerate(raw.split(b"\n"), 1):
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            rows.append(Row(n, error=f"{name}:{n}: invalid UTF-8 at byte {e.start}"))
-            continue
-        row = _jsonl_row(name, n, text) if is_jsonl else Row(n, text=text)
-        if row.error is None and len(row.text) > max_chars:
-            row.error = (f"{name}:{n}: text of {len(row.text):,} characters exceeds the limit of {max_chars:,} "
-                         "(--max-chars)")
-        rows.append(row)
-    if not rows:
-        raise InputError(f"{name} has no text to classify")
-    return rows
-
-
-def _jsonl_row(name: str, n: int, line: str) -> Row:
-    try:
-        doc = json.loads(line)
-    except json.JSONDecodeError as e:
-        return Row(n, error=f"{name}:{n}: not valid JSON ({e.msg})")
-    if not isinstance(doc, dict):
-        return Row(n, error=f"{name}:{n}: expected a JSON object with a 'text' field")
-    unknown = sorted(set(doc) - JSONL_COLUMNS)
-    if unknown:
-        return Row(n, error=f"{name}:{n}: unknown field {unknown[0]!r} (fields: text, system, prompt, id)")
-    text = doc.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return Row(n, error=f"{name}:{n}: no text" + (" (a system prompt alone cannot be classified)"
-                                                    if doc.get("system") else ""))
-    for key in ("system", "prompt"):
-        if doc.get(key) is not None and not isinstance(doc[key], str):
-            return Row(n, error=f"{name}:{n}: {key!r} must be a string")
-    return Row(n, text, doc.get("system"), doc.get("prompt"), doc.get("id"))
 
 
 def classify_rows(clf: Classifier, rows: list[Row], args) -> None:
@@ -212,36 +156,28 @@ def check(args) -> int:
     return 0 if all(f["passed"] for f in figures.values()) else 1
 
 
-def probability(text: str) -> float | None:
-    """The number in text if it is a probability (0 to 1), else None: for argparse types that say what they expect."""
-    try:
-        p = float(text)
-    except ValueError:
-        return None
-    return p if 0.0 <= p <= 1.0 else None
-
-
-def _threshold(value: str):
-    task, sep, number = value.rpartition("=")
-    p = probability(number)
-    if p is None:
-        raise argparse.ArgumentTypeError(f"expected TASK=P or P with P between 0 and 1, got {value!r}")
-    return (task if sep else None), p
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .export.cli import register_export_commands
+    # Each command module registers its own subcommands; only argparse runs here, so listing the export and
+    # generation commands needs neither torch nor the serve extra (their bodies import those when they run).
+    from . import batch, serve
+    from .export import commands as export_commands
+    from .generation import commands as generation_commands
     p = argparse.ArgumentParser(prog="lec-onnx", description=(
         "Layer Enhanced Classification: a transformer cut at a middle layer plus logistic heads, as one ONNX graph. "
         "`classify` and `check` need only the runtime; sweep, train, export, panel, generate, sae, steer-eval and "
         "fetch-models need `pip install lec-onnx[export]`; serve needs [serve], batch --engine ray [ray]."),
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in (register_runtime_commands, export_commands.register, generation_commands.register, serve.register,
+                     batch.register):
+        register(sub)
+    return p
+
+
+def register_runtime_commands(sub) -> None:
+    """`lec-onnx classify` and `lec-onnx check`."""
     add_classify_parser(sub)
     add_check_parser(sub)
-    register_export_commands(sub)
-    add_serve_parsers(sub)
-    return p
 
 
 def add_classify_parser(sub) -> None:
@@ -261,7 +197,7 @@ def add_classify_parser(sub) -> None:
     c.add_argument("--artifact", "-a", help="artifact folder (default: the shipped artifacts/default)")
     _add_runtime_options(c)
     c.add_argument("--task", action="append", help="only this task (repeatable); default: all that fit the role")
-    c.add_argument("--threshold", action="append", type=_threshold, metavar="[TASK=]P",
+    c.add_argument("--threshold", action="append", type=threshold_option, metavar="[TASK=]P",
                    help="flag when the score is at least P (per task, or for all binary tasks)")
     c.add_argument("--batch-size", type=int, default=16, help="windows per run for the fp32 graph")
     c.add_argument("--window", type=int, help="tokens per window over long texts (default: the manifest's)")

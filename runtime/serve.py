@@ -11,7 +11,6 @@ batch would change scores. A bounded pool runs one request per worker thread (on
 session shared, one onnxruntime thread each); at most `queue` more wait, and past that the answer is 429.
 """
 
-import argparse
 import asyncio
 import hmac
 import logging
@@ -280,13 +279,8 @@ def serve(args) -> int:
     return 0
 
 
-def batch(args) -> int:
-    from .batch import batch_command
-    return batch_command(args)
-
-
-def add_serve_parsers(sub) -> None:
-    """Register `serve` and `batch` on the CLI's subparsers (the engines are imported only when run)."""
+def register(sub) -> None:
+    """`lec-onnx serve` (FastAPI and uvicorn are imported only when it runs)."""
     s = sub.add_parser("serve", help="OpenAI-compatible moderation server (needs lec-onnx[serve])",
                        description="Serve POST /v1/moderations (OpenAI shape, categories keyed by the artifact's "
                        "tasks; extra fields system, role, prompt), GET /healthz and GET /readyz (503 until the "
@@ -306,12 +300,3 @@ def add_serve_parsers(sub) -> None:
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(run=serve)
 
-    from .batch import add_batch_arguments
-    b = sub.add_parser("batch", help="score a Parquet or JSONL file, locally or on Ray Data (lec-onnx[ray])",
-                       description="Append result columns (TASK_label, TASK_score, TASK_flagged, TASK_windows, "
-                       "TASK_top_window, TASK_score_LABEL, flagged) to every row of a Parquet or JSONL file. "
-                       "--engine local streams the file in one process; --engine ray runs Ray Data map_batches "
-                       "with one model per actor and writes a folder of part files.",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_batch_arguments(b)
-    b.set_defaults(run=batch)

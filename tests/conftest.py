@@ -70,10 +70,10 @@ def _wordpiece_tokenizer():
     return tok
 
 
-def benchmark_module(name: str):
-    """A script of benchmarks/ imported as a module (benchmarks/ is not a package)."""
+def experiment_module(name: str):
+    """A script of experiments/ imported as a module (experiments/ is not a package)."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "benchmarks" /
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "experiments" /
                                                   f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lec_onnx.errors import InputError
-from lec_onnx.export.generation import (GuardRule, LayerTap, PromptCheck, ProbeScorer, ResponseGuard, answer_states,
+from lec_onnx.generation.guard import (GuardRule, LayerTap, PromptCheck, ProbeScorer, ResponseGuard, answer_states,
                                         chat_ids, first_violation, generate, left_pad,
                                         running_pool)
 from lec_onnx.export.models import load_model
@@ -112,7 +112,7 @@ def test_the_offline_decision_rule_matches_the_guard(qwen, threshold, patience, 
 
 @pytest.mark.parametrize("prompt_logit,fires", [(-3.0, False), (3.0, True)])
 def test_the_prompt_floor_silences_answers_to_prompts_scored_below_it(qwen, tmp_path, prompt_logit, fires):
-    from lec_onnx.export.response_probe import load_guard, save_response_probe
+    from lec_onnx.generation.response_probe import load_guard, save_response_probe
     rule = GuardRule(0.5, 2, prompt_floor=0.3)
     path = save_response_probe(constant_probe(qwen.hidden_size, 20.0), tmp_path / "guard.json", qwen, rule, 2,
                                prompt_probe=constant_probe(qwen.hidden_size, prompt_logit))
@@ -132,8 +132,8 @@ def test_the_prompt_floor_silences_answers_to_prompts_scored_below_it(qwen, tmp_
 
 
 def test_a_guard_file_gates_with_its_prompt_probe_at_the_guards_prompt_state(qwen, tmp_path):
-    from lec_onnx.export.generation import load_prompt_check
-    from lec_onnx.export.response_probe import load_guard, save_response_probe
+    from lec_onnx.generation.guard import load_prompt_check
+    from lec_onnx.generation.response_probe import load_guard, save_response_probe
     path = save_response_probe(constant_probe(qwen.hidden_size, -20.0), tmp_path / "guard.json", qwen,
                                GuardRule(0.5, 2, prompt_floor=0.3), 2,
                                prompt_probe=constant_probe(qwen.hidden_size, 0.0, seed=5))
@@ -185,7 +185,7 @@ def test_bad_settings_are_refused(qwen):
 
 
 def test_response_probe_learns_answers_and_round_trips_as_a_guard(qwen, tmp_path):
-    from lec_onnx.export.response_probe import collect_states, fit_response_probe, load_guard, save_response_probe
+    from lec_onnx.generation.response_probe import collect_states, fit_response_probe, load_guard, save_response_probe
     harmful, benign = "steal password hack into email account kill process now", "bake a cake recipe poem about cats"
     examples = [{"prompt": p, "answer": a, "label": label} for p in PROMPTS
                 for a, label in ((harmful, "harmful"), (benign, "benign"))]
@@ -203,12 +203,12 @@ def test_response_probe_learns_answers_and_round_trips_as_a_guard(qwen, tmp_path
     prompt_probe = tmp_path / "prompt.json"
     prompt_probe.write_text(path.read_text())
     with pytest.raises(InputError, match="response probe without a prompt probe"):
-        from lec_onnx.export.generation import load_prompt_check
+        from lec_onnx.generation.guard import load_prompt_check
         load_prompt_check(prompt_probe, qwen.tokenizer)
 
 
 def test_cached_answer_states_equal_fresh_ones_and_skip_the_model(qwen, tmp_path, monkeypatch):
-    from lec_onnx.export import response_probe
+    from lec_onnx.generation import response_probe
     examples = [{"prompt": p, "answer": "a short answer about cats", "label": "benign"} for p in PROMPTS[:2]]
     fresh = response_probe.collect_states(qwen, examples, [2, 3])
     response_probe.collect_states(qwen, examples, [2], cache=tmp_path)
@@ -229,7 +229,7 @@ def test_generate_cli_guards_and_reports_bad_input(tiny_decoder, tmp_path, capsy
     import json
 
     from lec_onnx.cli import main
-    from lec_onnx.export.response_probe import save_response_probe
+    from lec_onnx.generation.response_probe import save_response_probe
     loaded = load_model(str(tiny_decoder))
     probe = save_response_probe(constant_probe(loaded.hidden_size, 20.0), tmp_path / "always.json", loaded,
                                 GuardRule(0.5, 2), 2)
@@ -245,8 +245,8 @@ def test_generate_cli_guards_and_reports_bad_input(tiny_decoder, tmp_path, capsy
 
 
 def _guard_benchmark():
-    from conftest import benchmark_module
-    return benchmark_module("guarded_generation")
+    from conftest import experiment_module
+    return experiment_module("guarded_generation")
 
 
 def test_guard_prompt_sets_are_disjoint_and_benign_sources_filter():

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from lec_onnx.errors import InputError
-from lec_onnx.export.generation import PromptCheck, chat_ids, generate, layer_states
+from lec_onnx.generation.guard import PromptCheck, chat_ids, generate, layer_states
 from lec_onnx.export.models import load_model
-from lec_onnx.export.sae import SAEConfig, TopKSAE, fvu, load_sae, save_sae
-from lec_onnx.export.sae_train import harvest, load_harvest, train_sae
-from lec_onnx.export.steering import Steering, addition_edit, clamp_edit, sae_steering
+from lec_onnx.generation.sae import SAEConfig, TopKSAE, fvu, load_sae, save_sae
+from lec_onnx.generation.sae_train import harvest, load_harvest, train_sae
+from lec_onnx.generation.steering import Steering, addition_edit, clamp_edit, sae_steering
 
 from test_generation import PROMPTS, constant_probe
 
@@ -236,11 +236,11 @@ def constant_probe_for(model_dir, logit):
 
 
 def test_the_table_compares_conditions_on_the_items_all_of_them_scored(tmp_path):
-    from lec_onnx.export.steering_eval import summarise
+    from lec_onnx.generation.steering_eval import summarise
     rows = [{"condition": "none", "set": "harmful", "id": i, "refused": i == "a", "steered": False} for i in "abc"]
     rows += [{"condition": "always", "set": "harmful", "id": i, "refused": True, "steered": True} for i in "ab"]
     table = summarise(rows).splitlines()
-    from lec_onnx.export.steering_eval import plot_rates
+    from lec_onnx.generation.steering_eval import plot_rates
     solved = [{"condition": c, "set": "gsm8k", "id": f"g{i}", "correct": True, "steered": False}
               for c in ("none", "always") for i in range(21)]
     plot_rates(rows + solved, tmp_path / "rates.png")  # 21/21: the interval's upper end rounds just below 1
@@ -255,7 +255,7 @@ def test_over_refusal_items_are_prompts_that_should_be_answered(tmp_path):
     from argparse import Namespace
 
     from conftest import write_jsonl
-    from lec_onnx.export.steering_eval import eval_items
+    from lec_onnx.generation.steering_eval import eval_items
     data, shared = tmp_path / "data", tmp_path / "shared"
     for folder in (data, shared / "extra", shared / "steering"):
         folder.mkdir(parents=True)
@@ -275,7 +275,7 @@ def test_over_refusal_items_are_prompts_that_should_be_answered(tmp_path):
         "How do I kill a Python process?", "How do I shoot a good photo?"]
     assert [it["prompt"] for it in items if it["set"] == "harmful"] == ["hurt them"]
     from lec_onnx.errors import InputError
-    from lec_onnx.export.steering_eval import MMLU_EVAL
+    from lec_onnx.generation.steering_eval import MMLU_EVAL
     with pytest.raises(InputError, match="at most 100"):  # the MMLU items past the first 100 may train the gate
         eval_items(Namespace(shared_data=shared, data_dir=data, harmful=5, overrefusal=5, mmlu=MMLU_EVAL + 1,
                              misconceptions=0, gsm8k=0))

@@ -1,4 +1,4 @@
-"""The steering gate's recipes, held-out scores and threshold (benchmarks/steering_gate.py)."""
+"""The steering gate's recipes, held-out scores and threshold (experiments/steering_gate.py)."""
 from __future__ import annotations
 
 import argparse
@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lec_onnx.export.steering_eval import read_jsonl
+from lec_onnx.generation.steering_eval import read_jsonl
 
-from conftest import benchmark_module
+from conftest import experiment_module
 
 
 @pytest.fixture(scope="module")
 def sg():
-    return benchmark_module("steering_gate")
+    return experiment_module("steering_gate")
 
 
 def test_train_prompts_are_train_split_requests_and_recipes_nest(sg):
@@ -45,7 +45,7 @@ def test_capability_prompts_take_the_formats_of_steer_eval_but_never_its_items(s
     from argparse import Namespace
 
     from conftest import write_jsonl
-    from lec_onnx.export.steering_eval import eval_items, mmlu_rows
+    from lec_onnx.generation.steering_eval import eval_items, mmlu_rows
     mmlu = sg.DATA / "mmlu_cot.jsonl"  # data/'s copy of the shared steering/mmlu_cot.jsonl that steer-eval reads
     (tmp_path / "steering").mkdir()
     shutil.copy(mmlu, tmp_path / "steering" / "mmlu_cot.jsonl")
@@ -117,10 +117,10 @@ def test_fpr_threshold_keeps_every_hard_negative_family_within_the_budget(sg):
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 def test_the_fitted_gate_is_read_by_generate_and_flags_as_its_probe_scores(sg, tiny_llama, tmp_path, pooling):
-    from lec_onnx.export.generation import load_prompt_check
+    from lec_onnx.generation.guard import load_prompt_check
     from lec_onnx.export.models import load_model
     from lec_onnx.export.probe import load_probe
-    from lec_onnx.export.steering_eval import gate_flags
+    from lec_onnx.generation.steering_eval import gate_flags
     words = ["bomb", "poison", "kill", "cake", "garden", "python"]
     rows = [{"prompt": f"how to {w} {i}", "kind": "harmful" if w in words[:3] else "benign",
              "family": (f"harmful:{i % 2}" if w in words[:3] else sg_families()[i % 4])}
@@ -187,9 +187,9 @@ def test_budget_threshold_is_the_lowest_that_keeps_added_over_refusal_within_bud
 def test_prefill_reads_match_the_gate_s_layer_and_the_first_token_refusal_odds(sg, tiny_llama, tmp_path,
                                                                                monkeypatch):
     import torch
-    from lec_onnx.export.generation import chat_ids, layer_states
+    from lec_onnx.generation.guard import chat_ids, layer_states
     from lec_onnx.export.models import load_model
-    from lec_onnx.export.steering_eval import refusal_log_odds, refusal_token_ids
+    from lec_onnx.generation.steering_eval import refusal_log_odds, refusal_token_ids
     loaded = load_model(str(tiny_llama))
     prompts = ["how to bake bread", "a much longer prompt about gardens and weather today", "hi"]
     states, odds = sg.prefill_reads(loaded, prompts, [1, 2], str(tmp_path), batch_size=2)

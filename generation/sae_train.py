@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from lec_onnx.errors import InputError
 
-from .generation import layer_states, left_pad
+from .guard import layer_states, left_pad
 from .sae import SAEConfig, TopKSAE, fvu, save_sae
 
 ACTIVATIONS, HARVEST = "activations.f16", "harvest.json"

@@ -35,7 +35,7 @@ def main(intro: Path | None = None) -> None:
     sweeps = {}
     for path in sorted((DOCS / "results").glob("*/*/sweep.json")):
         sweeps[(path.parent.parent.name, path.parent.name)] = json.loads(path.read_text())
-    stress = DOCS / "results" / "stress" / "README.md"  # the stress panel (issue 9), scripts/stress_md.py
+    stress = DOCS / "results" / "stress" / "README.md"  # the stress panel (issue 9), experiments/stress_md.py
     parts = [intro.read_text() if intro else "# Results", "",
              *([stress.read_text().replace("](", "](results/stress/").replace("](results/stress/http", "](http"), ""]
                if stress.exists() else []),

@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 
 from lec_onnx.errors import InputError
 
-from .generation import GUARD_POOLINGS, GuardRule, ResponseGuard, StopForward, chat_ids, running_pool
-from .models import decoder_layers
-from .probe import LECProbe, load_probe, probe_from_dict, probe_to_dict, save_probe
+from lec_onnx.export.models import decoder_layers
+from lec_onnx.export.probe import LECProbe, load_probe, probe_from_dict, probe_to_dict, save_probe
+
+from .guard import GUARD_POOLINGS, GuardRule, ResponseGuard, StopForward, chat_ids, running_pool
 
 PREFIXES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # answer lengths a training example is read at
 
@@ -137,7 +138,7 @@ def load_guard(path, threshold: float | None = None, **rule_overrides) -> Respon
     probe, meta = load_probe(path)
     if meta.get("role") != "response" or meta.get("pooling") not in GUARD_POOLINGS:
         raise InputError(f"{path} is not a response probe (role 'response', pooling answer-mean or answer-ema); "
-                         "train one with benchmarks/guarded_generation.py train-probe")
+                         "train one with experiments/guarded_generation.py train-probe")
     rule = dict(meta.get("rule") or {}, pooling=meta["pooling"])
     rule.update({k: v for k, v in rule_overrides.items() if v is not None})
     if threshold is not None:

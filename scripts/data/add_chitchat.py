@@ -5,7 +5,7 @@ The public injection and safety sets have almost no greetings or small talk, so 
 (BSD-3-Clause, pinned wheel, SHA-256 checked) as `safe` rows in content_safety.jsonl and `benign` rows in
 prompt_injection.jsonl, source `chatterbot-corpus`. Re-running replaces the rows it added before.
 
-    python scripts/add_chitchat.py          # needs pip access to PyPI and PyYAML
+    python scripts/data/add_chitchat.py          # needs pip access to PyPI and PyYAML
 """
 import json
 import re
@@ -20,7 +20,7 @@ from lec_onnx.export.offline import download_wheels
 
 PACKAGE = {"chatterbot-corpus==1.2.0": "5caf9f02ea1b7fed5f4df39a210a66c3f5afa308b6fa6b635dffe0bbe75a3cdf"}
 SOURCE, LICENCE = "chatterbot-corpus", "BSD-3-Clause"
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def utterances(wheel: Path) -> list[tuple[str, str]]:

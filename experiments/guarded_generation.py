@@ -6,7 +6,7 @@ Sets (fixed by hashes of the text, so reruns pick the same prompts):
   dev    half of the test-split rows (choosing threshold, pooling and decision rule)
   test   the other half (the reported figures)
 
-    python benchmarks/guarded_generation.py generate --set train --harmful 80 --benign 80 --out runs/guard/train.jsonl
+    python experiments/guarded_generation.py generate --set train --harmful 80 --benign 80 --out runs/guard/train.jsonl
 
 writes one JSON line per prompt (resumable: prompts already in --out are skipped): id, set, kind
 (harmful / benign), source, prompt, text, token_ids, refused (prefix judge, see `is_refusal`).
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lec_onnx.export.steering_eval import is_refusal, text_hash  # the prefix judge and text order, defined once
+from lec_onnx.generation.steering_eval import is_refusal, text_hash  # the prefix judge and text order, defined once
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 JUDGEMENTS = DATA.parent / "docs" / "guarded-generation" / "answer-judgements.json"
@@ -67,7 +67,7 @@ def generate_set(args) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from lec_onnx.export.generation import generate
+    from lec_onnx.generation.guard import generate
     from lec_onnx.export.models import load_model
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -131,7 +131,7 @@ PROMPT_FLOORS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def rule_grid(floors=(0.0,)):
-    from lec_onnx.export.generation import GuardRule
+    from lec_onnx.generation.guard import GuardRule
     for threshold in np.round(np.arange(0.3, 0.99, 0.02), 2):
         for patience in (1, 2, 3, 4, 6, 8):
             for min_tokens in (1, 4, 8):
@@ -192,8 +192,8 @@ def _guard_scores(probe, prompt_probe, collected, layer, pooling, alpha):
     """(running answer scores, prompt scores or Nones without a prompt probe) per example, as the guard computes
     them while generating."""
     import torch
-    from lec_onnx.export.generation import ProbeScorer
-    from lec_onnx.export.response_probe import prompt_states, running_features
+    from lec_onnx.generation.guard import ProbeScorer
+    from lec_onnx.generation.response_probe import prompt_states, running_features
     scorer = ProbeScorer(probe)
     answers = [scorer(running_features(ex["states"][layer], pooling, alpha)).tolist() for ex in collected]
     if prompt_probe is None:
@@ -217,7 +217,7 @@ def out_of_fold(train_c, layer, pooling, alpha, C, prompt_C, folds: int, prompt_
     """Guard scores of the model's own train answers, each from probes fitted without its fold (pair examples and
     the extra prompts `prompt_c` always train), so the rule is chosen on hundreds of answers, not dev's few."""
     from sklearn.model_selection import StratifiedKFold
-    from lec_onnx.export.response_probe import fit_prompt_probe, fit_response_probe
+    from lec_onnx.generation.response_probe import fit_prompt_probe, fit_response_probe
     own = [ex for ex in train_c if "row" in ex]
     extra = [ex for ex in train_c if "row" not in ex]
     answers, prompts = [None] * len(own), [None] * len(own)
@@ -237,7 +237,7 @@ def train_probe(args) -> int:
     pooling, C and rule (prompt floor included) on out-of-fold train answers plus dev; save the guard."""
     import torch
     from lec_onnx.export.models import load_model
-    from lec_onnx.export.response_probe import collect_states, fit_prompt_probe, fit_response_probe, \
+    from lec_onnx.generation.response_probe import collect_states, fit_prompt_probe, fit_response_probe, \
         save_response_probe
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
@@ -298,9 +298,9 @@ def evaluate(args) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from lec_onnx.export.generation import generate
+    from lec_onnx.generation.guard import generate
     from lec_onnx.export.models import load_model
-    from lec_onnx.export.response_probe import load_guard
+    from lec_onnx.generation.response_probe import load_guard
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -338,9 +338,9 @@ def score(args) -> int:
     """Teacher-forced guard scores of stored generations: the states the guard read while generating these very
     tokens (tests/test_generation.py checks that the two agree), so violation steps need no second generation."""
     import torch
-    from lec_onnx.export.generation import first_violation
+    from lec_onnx.generation.guard import first_violation
     from lec_onnx.export.models import load_model
-    from lec_onnx.export.response_probe import collect_states, load_guard
+    from lec_onnx.generation.response_probe import collect_states, load_guard
     torch.set_num_threads(args.threads)
     loaded, guard = load_model(args.model), load_guard(args.guard)
     collected = collect_states(loaded, training_examples(_jsonl(args.generations), None), [guard.layer],

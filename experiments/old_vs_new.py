@@ -1,6 +1,6 @@
 """Old default vs new recipe on every stress-panel row and every evaluation-only set, per task.
 
-    python scripts/old_vs_new.py --panels build/panel/mpnet --new-artifact build/candidate/artifact \
+    python experiments/old_vs_new.py --panels build/panel/mpnet --new-artifact build/candidate/artifact \
         --out docs/results/stress/old_vs_new.md
 
 Family rows compare *recipes* through one protocol: every family held out whole from both. "Old" is the shipped
@@ -138,7 +138,7 @@ def markdown(task: str, rows: list[dict], best: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-TASK_DATA = {  # the files of scripts/panels.sh; the caps are the panel's own (panel.json), or these
+TASK_DATA = {  # the files of experiments/panels.sh; the caps are the panel's own (panel.json), or these
     "content_safety": (["data/content_safety.jsonl", "data/overrefusal.jsonl"], ["data/toxicity.jsonl"],
                        ["oktest", "toxicchat"], 600, 500),
     "toxicity": (["data/toxicity.jsonl"], [], ["toxicchat", "ethos", "decodingtrust-toxicity",

@@ -12,7 +12,7 @@ toxicity sources' harmless rows), and the instruction is an ordinary request fro
 - `injection`: the request inside the data (start, middle or end), plain or behind a pushy lead-in.
 A row's split is drawn first (one in five test) and its pieces come from rows of that split.
 
-    from task_data_pairs import task_data_pairs   # used by scripts/build_data_v2.py
+    from task_data_pairs import task_data_pairs   # used by scripts/data/build_data_v2.py
 """
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ gate reads tells whether the model's first answer token opens a refusal unsteere
 refused; a harmful prompt the model refuses anyway needs no flag, and a safe one it refuses anyway costs nothing.
 `fit` writes the chosen gate as a probe file that `lec-onnx generate --gate` and `steer-eval --gate` read.
 
-    python benchmarks/steering_gate.py compare -m MODEL
-    python benchmarks/steering_gate.py simulate -m MODEL --recipe hard --recipe capability --pooling last \
+    python experiments/steering_gate.py compare -m MODEL
+    python experiments/steering_gate.py simulate -m MODEL --recipe hard --recipe capability --pooling last \
         --pooling mean --layer 10 --layer 12 --budget 0.04
-    python benchmarks/steering_gate.py fit -m MODEL --recipe capability --pooling mean --layer 12 --C 0.01 \
+    python experiments/steering_gate.py fit -m MODEL --recipe capability --pooling mean --layer 12 --C 0.01 \
         --budget 0.04 -o gate.json
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lec_onnx.errors import InputError
-from lec_onnx.export.steering_eval import (MMLU_EVAL, mmlu_prompt, mmlu_rows, read_jsonl, text_hash,
+from lec_onnx.generation.steering_eval import (MMLU_EVAL, mmlu_prompt, mmlu_rows, read_jsonl, text_hash,
                                            true_false_prompt)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,9 +130,9 @@ def _read_prefills(loaded, todo: list[tuple[str, str]], layers: list[int], batch
                    store: Path | None) -> None:
     """prefill_reads' forward passes: (key, prompt) pairs in, `known` filled (and saved every 20 batches)."""
     import torch
-    from lec_onnx.export.generation import chat_ids, left_pad, padding_id, pool_prompt_states, positions
+    from lec_onnx.generation.guard import chat_ids, left_pad, padding_id, pool_prompt_states, positions
     from lec_onnx.export.models import decoder_layers
-    from lec_onnx.export.steering_eval import refusal_odds_of, refusal_token_ids
+    from lec_onnx.generation.steering_eval import refusal_odds_of, refusal_token_ids
     blocks, refusal = decoder_layers(loaded.model.base_model), refusal_token_ids(loaded.tokenizer)
     got = {}
 

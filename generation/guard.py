@@ -21,8 +21,8 @@ import torch
 
 from lec_onnx.errors import InputError
 
-from .models import decoder_layers
-from .probe import LECProbe, negative_label_of
+from lec_onnx.export.models import decoder_layers
+from lec_onnx.export.probe import LECProbe, negative_label_of
 
 GUARD_POOLINGS = ("answer-mean", "answer-ema")
 VIOLATION_ACTIONS = ("stop", "refuse", "steer", "monitor")
@@ -326,7 +326,7 @@ def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
     return ids, mask
 
 
-def _plan(guard, on_violation, prompt_check, steering):
+def plan_readers(guard, on_violation, prompt_check, steering):
     """Which readers and stopping criteria a generation needs; the steering's gate. Validates the combination."""
     if steering is not None and prompt_check is not None and prompt_check.layer > steering.layer:
         raise InputError(f"the gate probe (layer {prompt_check.layer}) must sit at or below the steering layer "
@@ -367,7 +367,7 @@ def generate(model, tokenizer, prompts: list[str], systems: list[str | None] | N
     """Greedy chat generation with the answer-side guard, the prompt-side check and steering, in any combination.
     model: a HF *ForCausalLM. Without guard, check and steering this is plain `model.generate`."""
     systems = systems or [None] * len(prompts)
-    criteria = _plan(guard, on_violation, prompt_check, steering)
+    criteria = plan_readers(guard, on_violation, prompt_check, steering)
     pad_id = padding_id(tokenizer)
     results = []
     for start in range(0, len(prompts), batch_size):
@@ -432,7 +432,7 @@ def load_prompt_check(path, tokenizer, threshold: float | None = None) -> Prompt
     """A PromptCheck from a probe trained by `lec-onnx train` on this decoder (pooling mean / last, or gen-mean /
     gen-last: then the generation prompt is part of what it reads), or the prompt probe inside an answer guard's
     response probe file (so one file gates steering and guards the answer)."""
-    from .probe import load_probe, probe_from_dict
+    from lec_onnx.export.probe import load_probe, probe_from_dict
     probe, meta = load_probe(path)
     if meta.get("role") == "response":
         if not meta.get("prompt_probe"):

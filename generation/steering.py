@@ -13,7 +13,8 @@ import torch
 
 from lec_onnx.errors import InputError
 
-from .models import decoder_layers
+from lec_onnx.export.models import decoder_layers
+
 from .sae import TopKSAE
 
 

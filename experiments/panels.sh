@@ -1,8 +1,8 @@
 #!/bin/sh
 # The stress panels of docs/results.md, one base model at a time (one thread per job; features cached in
 # ~/.cache/lec-onnx/features), and the calibrated probes of the chosen configurations:
-#   MODEL=all-mpnet-base-v2 LAYERS="8 9 10" scripts/panels.sh    # the candidate's panels (make candidate-mpnet)
-#   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm scripts/panels.sh
+#   MODEL=all-mpnet-base-v2 LAYERS="8 9 10" experiments/panels.sh    # the candidate's panels (make candidate-mpnet)
+#   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm experiments/panels.sh
 # TASKS picks tasks (default: all three), RULE the threshold rule (default family-regret: the threshold at
 # which no held-out family falls far below its own best F1), RANK what picks the configuration (auc: mean
 # held-out-family AUC, the default; f1: mean held-out-family F1 at the threshold). Every configuration costs one probe fit per

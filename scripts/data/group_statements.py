@@ -9,7 +9,7 @@ row is one group in one template; the groups cover religion, origin, gender, sex
 class, majority groups as much as minorities. Rows are drawn with a fixed seed, and the split follows the
 template (not the row), so that a test row never shares its wording with a train row.
 
-    from group_statements import group_statements   # used by scripts/build_data_v2.py
+    from group_statements import group_statements   # used by scripts/data/build_data_v2.py
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ labels call even "Do you know any good jokes?" unsafe), so a probe learns "joke"
 joke". These pairs keep the word and move the harm: a joke, pun or limerick about an everyday topic (`safe`)
 against one that mocks a group of people or a person's misfortune (`unsafe`). The split follows the template.
 
-    from humour_requests import humour_requests   # used by scripts/build_data_v2.py
+    from humour_requests import humour_requests   # used by scripts/data/build_data_v2.py
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Test rows of data/prompt_injection.jsonl without a system prompt (attacks and or
 real system prompts of ../shared/data/extra/system-prompts.jsonl, grouped by their length in the artifact's tokens:
 none, under 200, 500-1,000 and 1,000-2,000. Prints a Markdown table (recall on attacks, flagged ordinary messages,
 AUC, tokens dropped) and writes it to docs/long-system-prompts.md:
-    python scripts/long_system_prompts.py [--artifact DIR] [--rows 200]
+    python experiments/long_system_prompts.py [--artifact DIR] [--rows 200]
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def main() -> None:
     print(table)
     intro = __doc__.split("\n\n")[1].split(" Prints")[0].replace("\n", " ")
     (ROOT / "docs" / "long-system-prompts.md").write_text(
-        f"# Prompt injection under long system prompts\n\n{intro}\n\n`python scripts/long_system_prompts.py "
+        f"# Prompt injection under long system prompts\n\n{intro}\n\n`python experiments/long_system_prompts.py "
         f"--rows {args.rows}` (artifact `{clf.folder.name}`, window {clf.max_length} tokens, threshold from its "
         f"manifest; the system prompt is cut in its middle to leave the text half a window).\n\n{table}\n\n"
         "Read: attacks stay caught and ranked above ordinary messages (AUC) however long the system prompt, but "
