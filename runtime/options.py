@@ -51,3 +51,8 @@ def requires_extra(extra: str, packages: tuple[str, ...], run):
 # The packages of the export extra (pyproject.toml): a command that misses one of them says which extra to install.
 EXPORT_PACKAGES = ("torch", "transformers", "accelerate", "gguf", "safetensors", "onnx", "onnxscript", "sklearn",
                    "matplotlib", "tqdm", "pyarrow")
+
+
+def needs_export_extra(run):
+    """A command body of the LEC pipeline or the generating-model tools: they import torch when they run."""
+    return requires_extra("export", EXPORT_PACKAGES, run)

@@ -5,16 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lec_onnx.options import EXPORT_PACKAGES, requires_extra
 
 from .. import DEFAULT_C
 
 DEFAULT_WINDOW = 256  # tokens per window of sweep, train and panel (export: the probes')
-
-
-def needs_export_extra(run):
-    """A command body that imports the pipeline: without the [export] extra it exits 2 with the install line."""
-    return requires_extra("export", EXPORT_PACKAGES, run)
 
 
 def model_options() -> argparse.ArgumentParser:

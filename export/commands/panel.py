@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .common import features, needs_export_extra, roles_option, save_probe_with_meta, set_threads
+from lec_onnx.options import needs_export_extra
+
+from .common import features, roles_option, save_probe_with_meta, set_threads
 
 THRESHOLD_RULES = ("max-f1", "family-f1", "family-regret", "hard-negative-fpr")
 

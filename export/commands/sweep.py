@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import features, needs_export_extra, set_threads
+from lec_onnx.options import needs_export_extra
+
+from .common import features, set_threads
 
 
 def register(sub, model, data) -> None:

@@ -1,7 +1,9 @@
 """`lec-onnx train`: fit one probe at a given layer and pooling on all training rows; save it as JSON."""
 from __future__ import annotations
 
-from .common import features, needs_export_extra, roles_option, save_probe_with_meta, set_threads
+from lec_onnx.options import needs_export_extra
+
+from .common import features, roles_option, save_probe_with_meta, set_threads
 
 
 def register(sub, model, data) -> None:

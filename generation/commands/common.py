@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from lec_onnx.errors import InputError
-from lec_onnx.export.commands.common import needs_export_extra  # noqa: F401 (the same extra runs these)
 from lec_onnx.options import probability_option
 
 

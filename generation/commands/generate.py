@@ -3,9 +3,9 @@ steering."""
 from __future__ import annotations
 
 from lec_onnx.errors import InputError
-from lec_onnx.options import probability_option
+from lec_onnx.options import needs_export_extra, probability_option
 
-from .common import model_options, needs_export_extra, steering_from_args, steering_options
+from .common import model_options, steering_from_args, steering_options
 
 
 def register(sub) -> None:

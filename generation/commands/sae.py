@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from lec_onnx.errors import InputError
-from lec_onnx.options import probability_option  # noqa: F401 (kept beside the other option types)
+from lec_onnx.options import needs_export_extra
 
-from .common import model_options, needs_export_extra
+from .common import model_options
 
 
 def register(sub) -> None:

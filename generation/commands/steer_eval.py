@@ -3,8 +3,9 @@ gated, gated difference-of-means addition), resumable, with Wilson intervals."""
 from __future__ import annotations
 
 from lec_onnx.errors import InputError
+from lec_onnx.options import needs_export_extra
 
-from .common import model_options, needs_export_extra, steering_from_args, steering_options
+from .common import model_options, steering_from_args, steering_options
 
 
 def register(sub) -> None:
