@@ -72,6 +72,21 @@ class Task:
     C: float | None = None
     trained_on: tuple[str, ...] = ()
     trained_rows: int | None = None
+    inputs: tuple[str, ...] = ()  # fitted heads: the feature outputs the Gemm reads, concatenated in this order
+    fitted: dict = field(default_factory=dict)  # `lec-onnx fit`: rows (count, SHA-256), rule, cross-validated figures
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A pooled state the graph outputs beside the heads (what they read), for fitting new heads on it."""
+    layer: int
+    pooling: str
+    size: int
+
+
+def feature_name(layer: int, pooling: str) -> str:
+    """The graph output of a pooled state: features.layer8.mean, features.layer8.text-mean."""
+    return f"features.layer{layer}.{pooling}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,7 @@ class Manifest:
     lec_onnx_version: str = ""
     created: str = ""
     files: dict[str, FileInfo] = field(default_factory=dict)
+    features: dict[str, Feature] = field(default_factory=dict)  # graph outputs with the heads' pooled states
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
