@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ArtifactError
 
 SCHEMA_VERSION = 2  # 2: tasks declare their roles; parity rows ship with the artifact; no machine paths
@@ -210,3 +212,18 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     path = Path(folder) / MANIFEST_FILE
     path.write_text(json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+# The format's decision rule (docs/artifact-format.md, "Deciding"), here so every reader shares it.
+def flag_scores(probs: np.ndarray, task: Task) -> np.ndarray:
+    """Per row, the chance of anything but the harmless label: what thresholds and windows compare."""
+    return 1.0 - probs[:, task.labels.index(task.negative_label)]
+
+
+def decide(probs: np.ndarray, task: Task, threshold: float | None = None) -> list[str]:
+    """The label of each row of probabilities [rows, labels]: binary tasks flag at the threshold, others argmax."""
+    if len(task.labels) == 2:
+        other = task.labels[1 - task.labels.index(task.negative_label)]
+        flagged = flag_scores(probs, task) >= (task.threshold if threshold is None else threshold)
+        return [other if f else task.negative_label for f in flagged]
+    return [task.labels[i] for i in probs.argmax(1)]
