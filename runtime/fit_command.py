@@ -16,7 +16,8 @@ from .manifest import ROLES
 from .options import requires_extra
 
 
-FIT_PACKAGES = ("sklearn", "onnx", "scipy")
+# The packages of the fit extra (pyproject.toml): a missing one is named with its install line.
+FIT_PACKAGES = ("sklearn", "onnx", "scipy", "pyarrow")
 
 
 def register(sub) -> None:
