@@ -21,8 +21,8 @@ import lec_onnx
 from lec_onnx.check import EXPORT_MARGIN, MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity
 from lec_onnx.classifier import Classifier
 from lec_onnx.errors import InputError
-from lec_onnx.manifest import (FP32_GRAPH, INT8_GRAPH, MANIFEST_FILE, PARITY_ROWS_FILE, ROLES, TOKENIZER_FILE,
-                               GraphInfo, InputFormat, Manifest, ModelInfo, Task, Window, write_manifest)
+from lec_onnx.manifest import (FP32_GRAPH, INT8_GRAPH, MANIFEST_FILE, PARITY_ROWS_FILE, ROLES, TOKENIZER_FILE, Feature,
+                               GraphInfo, InputFormat, Manifest, ModelInfo, Task, Window, feature_name, write_manifest)
 
 from .graph import OPSET, Trunk, export_trunk, save_with_heads, truncate
 from .models import LoadedModel, load_model, runtime_tokenizer
@@ -141,7 +141,8 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
     int8 passes; the tasks that fail. method: the quantisation method asked for, its calibration feeds, the
     smoothing done, the model's kind, the weight formats to try (fastest first)."""
     tasks, heads = list(manifest.tasks), [p for p, _ in probes]
-    save_with_heads(tmp / "trunk.onnx", tmp / FP32_GRAPH, tasks, heads)
+    exposed = _feature_outputs(manifest)
+    save_with_heads(tmp / "trunk.onnx", tmp / FP32_GRAPH, tasks, heads, exposed, manifest.model.hidden_size)
     ranking, keep_fp32 = None, []
     budget = int(MAX_FP32_SHARE * len(weight_matmuls(tmp / "trunk.onnx")))
     calibration = method["calibration"]
@@ -160,7 +161,8 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
             quantization["head_bias_shift"] = {t: [round(float(x), 6) for x in s] for t, s in zip(tasks, shifts)}
             print(f"int8 head biases += the mean logit error on {len(calibration)} calibration rows: " + ", ".join(
                 f"{t} {' '.join(f'{x:+.4f}' for x in s)}" for t, s in zip(tasks, shifts)))
-        save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, int8_heads)
+        save_with_heads(tmp / "trunk.int8.onnx", tmp / INT8_GRAPH, tasks, int8_heads, exposed,
+                        manifest.model.hidden_size)
         manifest.graph = dataclasses.replace(manifest.graph, int8_fp32_matmuls=len(keep_fp32),
                                              quantization=quantization)
         write_manifest(tmp, manifest)
@@ -185,6 +187,18 @@ def _quantise_until_parity(tmp: Path, manifest: Manifest, probes, method: dict) 
     write_manifest(tmp, manifest)
     _print_parity(manifest.parity)
     return failed
+
+
+def _feature_outputs(manifest: Manifest) -> dict[str, str]:
+    """{feature output: the trunk's pooled output} for each distinct (layer, pooling) a head reads (the trunk's
+    outputs are pooled_<i>, one per task in order); recorded in manifest.features and each task's inputs."""
+    exposed = {}
+    for i, (task, spec) in enumerate(list(manifest.tasks.items())):
+        name = feature_name(spec.layer, spec.pooling)
+        exposed.setdefault(name, f"pooled_{i}")
+        manifest.features[name] = Feature(spec.layer, spec.pooling, manifest.model.hidden_size)
+        manifest.tasks[task] = dataclasses.replace(spec, inputs=(name,))
+    return exposed
 
 
 def _with_bias_shift(probe: LECProbe, shift) -> LECProbe:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
+
+from lec_onnx.heads import expose_features, head_nodes
 
 from .models import FINAL_NORMS, LoadedModel, decoder_layers, hidden_states
 from .pooling import pool
@@ -64,32 +64,22 @@ def export_trunk(trunk: Trunk, path: Path) -> None:
 
 
 def append_heads(model: onnx.ModelProto, tasks: list[str], probes: list[LECProbe]) -> onnx.ModelProto:
-    """Gemm -> Sigmoid (binary, output [1-p, p]) or Softmax per task; outputs named after the tasks."""
+    """Gemm -> Sigmoid (binary, output [1-p, p]) or Softmax per task (lec_onnx.heads); outputs named after the
+    tasks."""
     graph = model.graph
     pooled = [o.name for o in graph.output]
     del graph.output[:]
     for task, probe, src in zip(tasks, probes, pooled):
-        w = numpy_helper.from_array(probe.coef_.astype(np.float32), f"head_{task}.weight")
-        b = numpy_helper.from_array(probe.intercept_.astype(np.float32), f"head_{task}.bias")
-        graph.initializer.extend([w, b])
-        logits = f"head_{task}.logits"
-        graph.node.append(helper.make_node("Gemm", [src, w.name, b.name], [logits], name=f"head_{task}", transB=1))
-        if probe.coef_.shape[0] == 1:
-            p = f"head_{task}.p"
-            one = numpy_helper.from_array(np.ones((1, 1), np.float32), f"head_{task}.one")
-            graph.initializer.append(one)
-            graph.node.extend([
-                helper.make_node("Sigmoid", [logits], [p], name=f"head_{task}_sigmoid"),
-                helper.make_node("Sub", [one.name, p], [f"head_{task}.q"], name=f"head_{task}_complement"),
-                helper.make_node("Concat", [f"head_{task}.q", p], [task], name=f"head_{task}_scores", axis=1)])
-        else:
-            graph.node.append(helper.make_node("Softmax", [logits], [task], name=f"head_{task}_softmax", axis=1))
-        graph.output.append(helper.make_tensor_value_info(task, TensorProto.FLOAT, ["batch", len(probe.classes_)]))
+        head_nodes(graph, task, src, probe.coef_, probe.intercept_)
     return model
 
 
-def save_with_heads(trunk: Path, out: Path, tasks: list[str], probes: list[LECProbe]) -> None:
+def save_with_heads(trunk: Path, out: Path, tasks: list[str], probes: list[LECProbe],
+                    features: dict[str, str] | None = None, width: int = 0) -> None:
+    """The trunk plus heads, saved; features: {feature output name: pooled output of the trunk} to expose as graph
+    outputs (what the heads read, for `lec-onnx fit`)."""
     graph = append_heads(onnx.load(str(trunk)), tasks, probes)
+    expose_features(graph, features or {}, width)
     graph.producer_name = "lec-onnx"
     onnx.checker.check_model(graph)
     onnx.save(graph, str(out))

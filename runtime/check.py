@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .classifier import Classifier, decide
 from .errors import ArtifactError
-from .manifest import Manifest, Task
+from .manifest import Manifest, Task, decide
 
 MIN_LABEL_AGREEMENT = 0.99  # int8 labels vs the torch probe's, per task
 MAX_F1_GAP = 0.01  # |weighted F1 of int8 - of torch| against the true labels
@@ -69,10 +68,13 @@ def read_parity_rows(folder: Path, manifest: Manifest) -> dict[str, list[dict]]:
     return rows
 
 
-def check_parity(clf: Classifier, margin: bool = False) -> dict[str, dict]:
-    """Re-score the artifact's parity rows with this classifier: {task: figures + "passed"}."""
+def check_parity(clf, margin: bool = False, tasks: list[str] | None = None) -> dict[str, dict]:
+    """Re-score the artifact's parity rows with this Classifier (all tasks, or those given): {task: figures +
+    "passed"}."""
     out = {}
     for task, rows in read_parity_rows(clf.folder, clf.manifest).items():
+        if tasks is not None and task not in tasks:
+            continue
         spec = clf.tasks[task]
         role = "prompt" if "prompt" in spec.roles else "response"
         results = clf.classify([r["text"] for r in rows], [r["system"] for r in rows], role=role)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import ArtifactError, InputError, ProviderError
 from .inputs import MIN_WINDOW_TEXT_TOKENS, encode_fitted, model_inputs, windows
-from .manifest import ROLES, Manifest, Task, read_manifest
+from .manifest import ROLES, Manifest, Task, decide, flag_scores, read_manifest
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -33,20 +33,6 @@ def default_artifact() -> Path:
     """The artifact shipped inside the package (artifacts/default)."""
     from importlib.resources import files
     return Path(str(files("lec_onnx.artifacts") / "default"))
-
-
-def flag_scores(probs: np.ndarray, task: Task) -> np.ndarray:
-    """Per row, the chance of anything but the harmless label: what thresholds and windows compare."""
-    return 1.0 - probs[:, task.labels.index(task.negative_label)]
-
-
-def decide(probs: np.ndarray, task: Task, threshold: float | None = None) -> list[str]:
-    """The label of each row of probabilities [rows, labels]: binary tasks flag at the threshold, others argmax."""
-    if len(task.labels) == 2:
-        other = task.labels[1 - task.labels.index(task.negative_label)]
-        flagged = flag_scores(probs, task) >= (task.threshold if threshold is None else threshold)
-        return [other if f else task.negative_label for f in flagged]
-    return [task.labels[i] for i in probs.argmax(1)]
 
 
 def provider_names(providers: str | list[str] | None) -> list[str]:
@@ -108,6 +94,7 @@ class Classifier:
         # Dynamic int8 quantisation takes one scale per activation tensor, so rows of a padded batch would
         # change each other's scores: int8 graphs score one window per run, fp32 graphs batch.
         self.quantized = precision == "int8"
+        self.unsaved: dict | None = None  # a fitted classifier's graph and parity rows, until save()
 
     @classmethod
     def load(cls, path: str | Path | None = None, providers: str | list[str] | None = None,
@@ -146,11 +133,19 @@ class Classifier:
         thresholds: {task: threshold} to override the manifest's decision thresholds of binary tasks.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
-        systems, prompts = self._per_text(system, len(texts), "system"), self._per_text(prompt, len(texts), "prompt")
         tasks = self.tasks_for(role)
         unknown = set(thresholds or {}) - set(self.tasks)
         if unknown:
             raise InputError(f"unknown task {sorted(unknown)[0]!r}; this artifact has {', '.join(self.tasks)}")
+        rows, owner, dropped = self._windows(texts, system, role, prompt)
+        probs = self._run(rows, batch_size)
+        owner = np.array(owner)
+        return [self._decide(probs, np.flatnonzero(owner == i), tasks, thresholds or {}, dropped[i])
+                for i in range(len(texts))]
+
+    def _windows(self, texts: list[str], system, role: str, prompt) -> tuple[list, list[int], list[int]]:
+        """Every text's windows as graph rows; the text each row belongs to; system tokens dropped per text."""
+        systems, prompts = self._per_text(system, len(texts), "system"), self._per_text(prompt, len(texts), "prompt")
         rows, owner, dropped = [], [], []
         for i, (text, sys_prompt, req) in enumerate(zip(texts, systems, prompts)):
             if not isinstance(text, str) or not text.strip():
@@ -161,10 +156,7 @@ class Classifier:
             for row in windows(encoded, self.max_length, self.stride):
                 rows.append(row)
                 owner.append(i)
-        probs = self._run(rows, batch_size)
-        owner = np.array(owner)
-        return [self._decide(probs, np.flatnonzero(owner == i), tasks, thresholds or {}, dropped[i])
-                for i in range(len(texts))]
+        return rows, owner, dropped
 
     @staticmethod
     def _per_text(value, n: int, name: str) -> list:
@@ -175,17 +167,52 @@ class Classifier:
             raise InputError(f"got {len(value)} {name} values for {n} texts")
         return value
 
-    def _run(self, rows, batch_size: int) -> dict[str, np.ndarray]:
+    def _run(self, rows, batch_size: int, outputs: dict[str, int] | None = None,
+             progress=None) -> dict[str, np.ndarray]:
+        """Graph outputs {name: [windows, width]}; by default the heads' outputs only (the features are free to
+        compute but are not fetched unless asked for), keyed by task."""
+        heads = {spec.output: task for task, spec in self.tasks.items()}
+        outputs = outputs or {spec.output: len(spec.labels) for spec in self.tasks.values()}
         size = 1 if self.quantized else max(1, batch_size)
         order = sorted(range(len(rows)), key=lambda j: len(rows[j][0]))  # similar lengths pad less
-        out = {t: np.zeros((len(rows), len(spec.labels)), np.float32) for t, spec in self.tasks.items()}
+        out = {name: np.zeros((len(rows), width), np.float32) for name, width in outputs.items()}
         for start in range(0, len(order), size):
             batch = order[start:start + size]
             feed = model_inputs([rows[j] for j in batch], self.manifest.graph.inputs)
-            results = self.session.run([s.output for s in self.tasks.values()], feed)
-            for task, res in zip(self.tasks, results):
-                out[task][batch] = res
-        return out
+            for name, res in zip(outputs, self.session.run(list(outputs), feed)):
+                out[name][batch] = res
+            if progress:
+                progress(len(batch))
+        return {heads.get(name, name): values for name, values in out.items()}
+
+    def features(self, texts: list[str], system: list[str | None] | None = None, role: str = "prompt",
+                 names: list[str] | None = None, progress=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The pooled states the graph exposes (manifest `features`), per window: ({name: [windows, width]},
+        the text each window belongs to). progress(total windows) may return a function called with each run's
+        count of windows (a progress bar)."""
+        names = list(names or self.manifest.features)
+        if not names:
+            raise ArtifactError("this artifact's graph exposes no features (exported before graphs output their "
+                                "pooled states): re-export it, or run scripts/expose_features.py on it")
+        unknown = [n for n in names if n not in self.manifest.features]
+        if unknown:
+            raise InputError(f"unknown feature {unknown[0]!r}; this graph exposes {', '.join(self.manifest.features)}")
+        rows, owner, _ = self._windows(texts, system, role, None)
+        states = self._run(rows, 1, {n: self.manifest.features[n].size for n in names},
+                           progress(len(rows)) if progress else None)
+        return states, np.array(owner)
+
+    def fit(self, task: str, texts: list[str], labels: list, system=None, negative: str | None = None,
+            **options) -> "Classifier":
+        """A new Classifier with a head for `task` fitted on these rows (features from this graph; needs the fit
+        extra: scikit-learn and onnx). `.save(folder)` writes it as an artifact. Options: lec_onnx.fit.fit_head."""
+        from .fit import fit_classifier
+        return fit_classifier(self, task, texts, labels, system, negative, **options)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write this classifier as an artifact folder (written beside it, then renamed: never half a folder)."""
+        from .fit import save_artifact
+        return save_artifact(self, Path(folder))
 
     def _decide(self, probs: dict[str, np.ndarray], rows: np.ndarray, tasks: list[str], thresholds: dict,
                 dropped: int) -> dict[str, TaskResult]:

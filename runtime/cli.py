@@ -159,7 +159,7 @@ def check(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     # Each command module registers its own subcommands; only argparse runs here, so listing the export and
     # generation commands needs neither torch nor the serve extra (their bodies import those when they run).
-    from . import batch, serve
+    from . import batch, fit_command, serve
     from .export import commands as export_commands
     from .generation import commands as generation_commands
     p = argparse.ArgumentParser(prog="lec-onnx", description=(
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (register_runtime_commands, export_commands.register, generation_commands.register, serve.register,
-                     batch.register):
+                     batch.register, fit_command.register):
         register(sub)
     return p
 

@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ArtifactError
 
 SCHEMA_VERSION = 2  # 2: tasks declare their roles; parity rows ship with the artifact; no machine paths
@@ -72,6 +74,21 @@ class Task:
     C: float | None = None
     trained_on: tuple[str, ...] = ()
     trained_rows: int | None = None
+    inputs: tuple[str, ...] = ()  # fitted heads: the feature outputs the Gemm reads, concatenated in this order
+    fitted: dict = field(default_factory=dict)  # `lec-onnx fit`: rows (count, SHA-256), rule, cross-validated figures
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A pooled state the graph outputs beside the heads (what they read), for fitting new heads on it."""
+    layer: int
+    pooling: str
+    size: int
+
+
+def feature_name(layer: int, pooling: str) -> str:
+    """The graph output of a pooled state: features.layer8.mean, features.layer8.text-mean."""
+    return f"features.layer{layer}.{pooling}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,7 @@ class Manifest:
     lec_onnx_version: str = ""
     created: str = ""
     files: dict[str, FileInfo] = field(default_factory=dict)
+    features: dict[str, Feature] = field(default_factory=dict)  # graph outputs with the heads' pooled states
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -194,3 +212,18 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     path = Path(folder) / MANIFEST_FILE
     path.write_text(json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+# The format's decision rule (docs/artifact-format.md, "Deciding"), here so every reader shares it.
+def flag_scores(probs: np.ndarray, task: Task) -> np.ndarray:
+    """Per row, the chance of anything but the harmless label: what thresholds and windows compare."""
+    return 1.0 - probs[:, task.labels.index(task.negative_label)]
+
+
+def decide(probs: np.ndarray, task: Task, threshold: float | None = None) -> list[str]:
+    """The label of each row of probabilities [rows, labels]: binary tasks flag at the threshold, others argmax."""
+    if len(task.labels) == 2:
+        other = task.labels[1 - task.labels.index(task.negative_label)]
+        flagged = flag_scores(probs, task) >= (task.threshold if threshold is None else threshold)
+        return [other if f else task.negative_label for f in flagged]
+    return [task.labels[i] for i in probs.argmax(1)]
