@@ -16,7 +16,7 @@ PROBES = probes/default
 .PHONY: artifact probes-default candidate probes test clean
 
 artifact: $(MPNET)/config.json
-	$(LEC) export -m $(MPNET) --stride 64 --no-fp32 --threads $(THREADS) --quantize block \
+	$(LEC) export -m $(MPNET) --stride 64 --no-fp32 --threads $(THREADS) --quantize auto \
 	  -p $(PROBES)/content_safety.json -p $(PROBES)/toxicity.json -p $(PROBES)/prompt_injection.json \
 	  --parity-data data/content_safety.jsonl --parity-data data/toxicity.jsonl --parity-data data/prompt_injection.jsonl \
 	  --parity-rows 500 -o artifacts/default

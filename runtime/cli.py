@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity, cpu_int8_path
+from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, SCORE_MARGIN, check_parity, cpu_int8_path
 from .classifier import Classifier
 from .errors import ArtifactError, InputError, LecError, ProviderError
 from .rows import Row, read_rows
@@ -149,10 +149,11 @@ def check(args) -> int:
     figures = check_parity(clf)
     print(f"int8 kernels here: {cpu_int8_path()}; {clf.manifest.parity_rows} of {clf.folder}")
     for task, f in figures.items():
-        print(f"{'passed' if f['passed'] else 'FAILED':7} {task}: {f['rows']} rows, labels agree "
-              f"{f['label_agreement']:.2%} (need {MIN_LABEL_AGREEMENT:.0%}), weighted F1 torch {f['f1_torch']:.4f} "
-              f"vs here {f['f1_onnx']:.4f} (need within {MAX_F1_GAP}), max |score diff| "
-              f"{f['max_abs_score_diff']:.4f}")
+        print(f"{'passed' if f['passed'] else 'FAILED':7} {task}: {f['rows']} rows; labels agree "
+              f"{f['agreement_clear_of_threshold']:.2%} of those further than {SCORE_MARGIN} from the threshold "
+              f"(need {MIN_LABEL_AGREEMENT:.0%}), {f['label_agreement']:.2%} of all; |score diff| p99 "
+              f"{f['p99_abs_score_diff']:.4f} (need <= {SCORE_MARGIN}), max {f['max_abs_score_diff']:.4f}; weighted "
+              f"F1 torch {f['f1_torch']:.4f} vs here {f['f1_onnx']:.4f} (need within {MAX_F1_GAP})")
     return 0 if all(f["passed"] for f in figures.values()) else 1
 
 
@@ -214,8 +215,9 @@ def add_classify_parser(sub) -> None:
 def add_check_parser(sub) -> None:
     c = sub.add_parser("check", help="re-run an artifact's parity gate on this machine (no torch needed)",
                        description="Score the rows the export's parity gate used and compare with the torch "
-                       f"probe's scores stored in the artifact: passes when, per task, at least "
-                       f"{MIN_LABEL_AGREEMENT:.0%} of labels agree and weighted F1 is within {MAX_F1_GAP}. "
+                       f"probe's scores stored in the artifact: passes when, per task, 99% of scores are within "
+                       f"{SCORE_MARGIN} of torch's, at least {MIN_LABEL_AGREEMENT:.0%} of the labels of rows further "
+                       f"than {SCORE_MARGIN} from the threshold agree, and weighted F1 is within {MAX_F1_GAP}. "
                        "int8 kernels differ between CPUs: run this where the artifact will run. Exit 1 on failure.")
     c.add_argument("artifact", nargs="?", help="artifact folder (default: the shipped artifacts/default)")
     _add_runtime_options(c)

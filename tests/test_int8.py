@@ -101,8 +101,9 @@ def test_int8_graph_within_the_bound_of_its_quantisation(request, kind, tiny_dec
     texts = sentences(16, seed=11)
     states, scores = pooled_and_scores(artifact, texts)
     quantization = json.loads((artifact / "manifest.json").read_text())["graph"]["quantization"]
-    # uint8 codes (range / 255 a step), or the block method's symmetric int8 ones (max|x| / 127: the same step)
-    assert quantization["weights"].startswith("uint8")
+    # uint8 codes (range / 255 a step), the block method's symmetric int8 ones (max|x| / 127: the same step), or
+    # s7 weights (max|w| / 64 a step: the bound's weight term)
+    assert quantization["weights"].startswith(("uint8", "int8 within -64..64"))
     assert quantization["activations"].split(",")[0] in ("uint8", "int8")
     shift = quantization.get("head_bias_shift", {})
     for path in probes:
@@ -324,3 +325,100 @@ def test_int8_heads_absorb_the_mean_logit_error_of_the_calibration_rows(decoder_
         i = names.index(f"pooled:{task}")
         logits = {p: graphs[p][i] @ probe.coef_.T + probe.intercept_ for p in graphs}
         np.testing.assert_allclose((logits["fp32"] - logits["int8"]).mean(0), shift[task], atol=1e-4)
+
+
+def _shared_input_graph(tmp_path, w_q, w_k):
+    """LayerNorm -> (x @ Wq, x @ Wk) and x itself on the residual: the post-LN shape smooth_graph must keep."""
+    from onnx import TensorProto, helper, numpy_helper
+    d = w_q.shape[0]
+    nodes = [helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["ln"], axis=-1),
+             helper.make_node("MatMul", ["ln", "Wq"], ["q"], name="q"),
+             helper.make_node("MatMul", ["ln", "Wk"], ["k"], name="k"),
+             helper.make_node("Add", ["q", "ln"], ["residual"])]
+    stored = [numpy_helper.from_array(np.ones(d, np.float32), "gamma"),
+              numpy_helper.from_array(np.zeros(d, np.float32), "beta"),
+              numpy_helper.from_array(w_q, "Wq"), numpy_helper.from_array(w_k, "Wk")]
+    graph = helper.make_graph(nodes, "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, d])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("residual", "k")],
+                              stored)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "shared.onnx")
+    return tmp_path / "shared.onnx"
+
+
+def test_graph_smoothing_keeps_the_fp32_function_and_flattens_the_matmul_inputs(tmp_path):
+    """smooth_graph (smooth-token's first step): one Mul shared by the MatMuls that read one tensor, the weights
+    scaled to match, the residual path untouched; the inputs the MatMuls see lose their outlier channel."""
+    from lec_onnx.export.smoothing import input_channel_maxima, smooth_graph
+    rng = np.random.default_rng(0)
+    d = 32
+    src = _shared_input_graph(tmp_path, rng.normal(0, 0.1, (d, d)).astype(np.float32),
+                              rng.normal(0, 0.1, (d, d)).astype(np.float32))
+    x = rng.normal(0, 1, (1, 20, d)).astype(np.float32)
+    x[..., 3] *= 40  # an outlier channel, as in the massive activations of real models
+    feeds = [{"x": x, "attention_mask": np.ones((1, 20), np.int64)}]
+    done = smooth_graph(src, tmp_path / "smooth.onnx", feeds, alpha=0.5)
+    assert done["scaled_inputs"] == 1  # q and k share one Mul
+    model = onnx.load(tmp_path / "smooth.onnx")
+    assert [n.op_type for n in model.graph.node].count("Mul") == 1
+    import onnxruntime as ort
+    before = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    after = ort.InferenceSession(str(tmp_path / "smooth.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for b, a in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    crest = {name: float(m.max() / np.median(m)) for name, m in (
+        ("before", input_channel_maxima(src, feeds, ["ln"])["ln"]),
+        ("after", input_channel_maxima(tmp_path / "smooth.onnx", feeds, ["ln.smoothed"])["ln.smoothed"]))}
+    assert crest["after"] < crest["before"] / 2
+
+
+def test_auto_keeps_smooth_token_on_an_encoder_when_it_passes_the_gate(encoder_artifact):
+    manifest = json.loads((encoder_artifact[0] / "manifest.json").read_text())
+    q = manifest["graph"]["quantization"]
+    assert q["method"] == "smooth-token" and q["weights"].startswith("int8 within -64..64")
+    assert q["smoothing"]["alpha"] == 0.5 and q["smoothing"]["scaled_inputs"] > 0
+    assert all(p["passed"] for p in manifest["parity"].values())
+
+
+def _binary_task(threshold=0.5):
+    from lec_onnx.manifest import Task
+    return Task(output="t", labels=("safe", "unsafe"), negative_label="safe", threshold=threshold, layer=1,
+                pooling="mean")
+
+
+def _rows(flag_scores):
+    p = np.asarray(flag_scores, float)
+    return np.stack([1 - p, p], 1)
+
+
+def test_the_gate_asks_agreement_clear_of_the_threshold_and_bounds_the_score_error():
+    """check.SCORE_MARGIN: a label flips only where the error exceeds the distance to the threshold. Rows crowded
+    at the threshold with tiny errors pass (plain agreement would fail them); errors as large as the margin fail
+    even when no label flips; a flipped label clear of the threshold fails."""
+    from lec_onnx.check import SCORE_MARGIN, parity_figures, passes
+    task = _binary_task()
+    rng = np.random.default_rng(0)
+    clear = np.r_[rng.uniform(0.0, 0.4, 300), rng.uniform(0.6, 1.0, 300)]
+    crowded = rng.uniform(0.49, 0.51, 60)  # 9% of rows near the threshold, as a calibrated head puts them
+    reference = np.r_[clear, crowded]
+    truth = ["unsafe" if s >= 0.5 else "safe" for s in reference]
+    tiny = reference + np.r_[np.zeros(600), np.where(crowded >= 0.5, -0.011, 0.011)]  # every crowded label flips
+    figures = parity_figures(task, truth, _rows(reference), _rows(tiny))
+    assert figures["label_agreement"] < 0.95 and figures["agreement_clear_of_threshold"] == 1.0
+    assert figures["rows_near_threshold"] == pytest.approx(0.09, abs=0.01)
+    assert passes(dict(figures, f1_onnx=figures["f1_torch"]))  # the F1 gap is judged on its own below
+    large = reference + np.where(reference >= 0.5, 1, -1) * (SCORE_MARGIN + 0.01)  # away from the threshold
+    figures = parity_figures(task, truth, _rows(reference), _rows(large.clip(0, 1)))
+    assert figures["label_agreement"] == 1.0 and not passes(figures)
+    flipped = reference.copy()
+    flipped[:8] = 0.7  # 8 rows far below the threshold now flagged
+    figures = parity_figures(task, truth, _rows(reference), _rows(flipped))
+    assert figures["agreement_clear_of_threshold"] < 0.99 and not passes(figures)
+
+
+def test_the_gate_margin_of_a_multi_class_task_is_half_the_gap_of_its_top_two_labels():
+    from lec_onnx.check import decision_margin
+    from lec_onnx.manifest import Task
+    task = Task(output="c", labels=("safe", "hate", "violence"), negative_label="safe", threshold=0.5, layer=1,
+                pooling="mean")
+    probs = np.array([[0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
+    np.testing.assert_allclose(decision_margin(probs, task), [0.1, 0.005])

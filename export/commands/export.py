@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from lec_onnx.options import needs_export_extra
 
+from .. import QUANTIZE_METHODS
 from .common import set_threads
-
-QUANTIZE_METHODS = ("auto", "dynamic", "token", "block", "smooth", "static")
 
 
 def register(sub, model) -> None:
@@ -24,10 +23,13 @@ def register(sub, model) -> None:
     e.add_argument("--no-fp32", action="store_true", help="skip the fp32 graph (for CUDA)")
     e.add_argument("--quantize", default="auto", choices=QUANTIZE_METHODS,
                    help="int8 method: dynamic (one activation scale per tensor, per run); token (one scale per "
-                   "token, per run); block (weights and activations with one scale per 32 channels: MatMulNBits, "
-                   "onnxruntime >= 1.22); smooth (decoders: outliers migrated into the weights first, SmoothQuant); "
-                   "static (calibrated ranges, QDQ); auto (default): the best on held-out calibration rows of "
-                   "dynamic and block (encoders) or dynamic, token, static and block (decoders)")
+                   "token, per run); smooth-token (activation outliers migrated into the weights by a per-channel "
+                   "Mul, then token with s7 weights: the fast U8S8 kernels); block (weights and activations with "
+                   "one scale per 32 channels: MatMulNBits, onnxruntime >= 1.22); smooth (decoders: outliers "
+                   "migrated into the weights first, SmoothQuant); "
+                   "static (calibrated ranges, QDQ); auto (default): encoders smooth-token when it passes the "
+                   "parity gate, else the best on held-out calibration rows of dynamic and block; decoders the best "
+                   "of dynamic, token, static and block")
     e.add_argument("--int8-weights", default="auto", choices=["auto", "s7", "u8"],
                    help="per-channel weight format of dynamic, token and static: s7 (signed within -64..64: the fast "
                    "U8S8 kernels of VNNI CPUs, ~3.7x fp32 per MatMul), u8 (unsigned 8-bit: one bit more precise, "
