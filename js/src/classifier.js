@@ -3,7 +3,7 @@
 // (onnxruntime-node or onnxruntime-web) and a source that reads the artifact's files.
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ArtifactError, InputError, ProviderError } from './errors.js';
-import { encodeFitted, modelInputs, pyStrip, wellFormed, windows, MIN_WINDOW_TEXT_TOKENS } from './inputs.js';
+import { encodeFitted, lowercasePerCharacter, modelInputs, pyStrip, wellFormed, windows, MIN_WINDOW_TEXT_TOKENS } from './inputs.js';
 import { readManifest, ROLES } from './manifest.js';
 
 export const DIGITS = 6; // scores are rounded once, in resultRecord
@@ -34,7 +34,7 @@ function argmax(values) {
 function openTokenizer(bytes, manifest) {
   let tok;
   try {
-    tok = new Tokenizer(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)), {});
+    tok = lowercasePerCharacter(new Tokenizer(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)), {}));
   } catch (e) {
     throw new ArtifactError(`cannot read ${manifest.tokenizer}: ${e.message}`);
   }

@@ -26,6 +26,22 @@ export function render(template, values) {
   return template.replace(/\{(system|text|prompt)\}/g, (_, key) => values[key] || '');
 }
 
+/**
+ * Make tokenizers.js lowercase as Hugging Face tokenizers (Rust) does: one character at a time. JavaScript's
+ * toLowerCase() on a whole string writes a word-final capital sigma as ς, Rust's char::to_lowercase as σ.
+ * BertNormalizer and Lowercase work character by character otherwise, so applying them per code point is exact.
+ */
+export function lowercasePerCharacter(tok) {
+  const type = tok.normalizer?.config?.type;
+  const lowercases = (type === 'BertNormalizer' && tok.normalizer.config.lowercase !== false) || type === 'Lowercase';
+  if (!lowercases) return tok;
+  const whole = tok.normalizer;
+  const perChar = (text) => Array.from(text, (ch) => whole(ch)).join('');
+  perChar.config = whole.config;
+  tok.normalizer = perChar;
+  return tok;
+}
+
 /** Token strings and ids of a text without special tokens (tokenizer.encode(text, add_special_tokens=False)). */
 export function tokenize(tok, text) {
   const enc = tok.encode(text, { add_special_tokens: false });
