@@ -19,11 +19,12 @@ test('the web page classifies the README examples as Python does (headless Chrom
     const { chromium } = await import('playwright-core');
     const server = await serve(0);
     const profile = mkdtempSync(path.join(tmpdir(), 'lec-onnx-chromium-'));
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${profile}`] });
+    let browser = null;
     try {
+      // a fresh profile: playwright passes it as --user-data-dir
+      browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true,
+        timeout: 60_000, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+          '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
       const page = await browser.newPage();
       const errors = [];
       page.on('pageerror', (e) => errors.push(e.message));
@@ -53,7 +54,7 @@ test('the web page classifies the README examples as Python does (headless Chrom
       const flaggedTasks = await page.$$eval('#result tbody tr.flagged td:first-child', (tds) => tds.map((t) => t.textContent));
       assert.deepEqual(flaggedTasks, ['prompt_injection']);
     } finally {
-      await browser.close();
+      await browser?.close();
       server.close();
       rmSync(profile, { recursive: true, force: true });
     }
