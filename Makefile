@@ -50,8 +50,9 @@ $(MODEL)/config.json:
 # The shipped default (issue 9): all-mpnet-base-v2, each task at the configuration its stress panel chose
 # (docs/results.md; content_safety among layers 8-10, toxicity among 9-10, prompt_injection among 7-10 with plain
 # requests as negatives, ranked by mean held-out-family F1; the trunk is cut at the highest layer a head reads),
-# calibrated, threshold by the family-regret rule (prompt_injection: family-f1); int8 by the block method
-# (per-tensor int8 misses the parity gate on mpnet). The panels leave their calibrated probes in probes/default/.
+# calibrated, threshold by the family-regret rule (prompt_injection: family-f1); int8 by `--quantize auto`, which
+# keeps the block method on mpnet (smooth-token, 3x faster, misses the gate: toxicity's F1 moves 0.008 and
+# prompt_injection's p99 score error is 0.059; docs/benchmarks.md). The panels leave their probes in probes/default/.
 probes-default: $(MPNET)/config.json
 	MODEL=all-mpnet-base-v2 LAYERS="8 9 10" C="0.003 0.01" TASKS=content_safety OUT=build/panel/default experiments/panels.sh
 	MODEL=all-mpnet-base-v2 LAYERS="9 10" C="0.003 0.01" TASKS=toxicity OUT=build/panel/default experiments/panels.sh

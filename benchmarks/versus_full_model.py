@@ -48,7 +48,7 @@ def onnx_runner(path: Path, threads: int):
 def torch_runner(model_dir: Path, threads: int):
     import torch
     from transformers import AutoModel
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa").eval()
+    model = AutoModel.from_pretrained(str(model_dir)).eval()  # MPNet has no sdpa path: the default attention
 
     def run(ids, mask):
         torch.set_num_threads(threads)
