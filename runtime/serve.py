@@ -19,10 +19,12 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from .classifier import Classifier, InputError, read_manifest
+from .errors import WindowLimitError
 from .scoring import result_record
 
 log = logging.getLogger("lec_onnx.serve")
@@ -32,10 +34,21 @@ API_KEY_ENV = "LEC_ONNX_API_KEY"
 
 @dataclass(frozen=True)
 class Limits:
-    """Request size limits: past them the answer is 413, never a slow or failed request."""
+    """What one request may cost. Size past them is 413, never a slow or failed request; time past `timeout` is
+    503; more long requests than `long_requests` at once is 429."""
     max_body_bytes: int = 1 << 20
     max_inputs: int = 64
     max_chars: int = 100_000  # per text, system prompt or prompt; ~25k tokens = ~130 windows of 256
+    max_windows: int = 256  # onnxruntime runs per request, counted with the tokenizer before any run (413)
+    timeout: float = 30.0  # seconds from arrival to answer; past it 503 and the request's turns stop
+    long_windows: int = 16  # a request needing more windows than this is long ...
+    long_requests: int | None = None  # ... and at most this many run at once (default: the workers), else 429
+
+    def describe(self, workers: int) -> dict:
+        """The limits as GET /healthz shows them."""
+        return {"max_body_bytes": self.max_body_bytes, "max_inputs": self.max_inputs, "max_chars": self.max_chars,
+                "max_windows": self.max_windows, "timeout_seconds": self.timeout,
+                "long_windows": self.long_windows, "long_requests": self.long_requests or workers}
 
 
 class ApiError(Exception):
@@ -51,35 +64,140 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
-class Pool:
-    """`workers` threads run requests; at most `queue` more wait. Submitting past that raises ApiError 429.
-    A slot is freed when the work finishes, not when its client goes away, so the bound holds."""
+def busy(message: str) -> ApiError:
+    return ApiError(429, message, "rate_limit_error", code="server_busy", headers={"Retry-After": "1"})
 
-    def __init__(self, workers: int, queue: int):
+
+def deadline_error(timeout: float, detail: str) -> ApiError:
+    return ApiError(503, f"no answer within the server's timeout of {timeout:g} s ({detail}); retry later, or "
+                    "send fewer or shorter texts", "server_error", code="timeout", headers={"Retry-After": "1"})
+
+
+class Job:
+    """One request in the pool: its first turn tokenises and counts windows (413 past max_windows), each later
+    turn runs one window; it stops at its deadline or when its client has been answered already."""
+
+    def __init__(self, classifier: Classifier, req: dict, limits: Limits, arrived: float | None = None):
+        self.classifier, self.req, self.limits = classifier, req, limits
+        self.deadline = (time.monotonic() if arrived is None else arrived) + limits.timeout
+        self.future: Future = Future()
+        self.scoring = None  # set by the first turn
+        self.abandoned = False  # the handler answered 503 already: stop at the next turn
+        self.long = self.long_admitted = False
+
+    def turn(self) -> bool:
+        """One step of work; True when the job is finished (its future settled). Never raises."""
+        try:
+            if self.abandoned:
+                self.future.cancel()
+                return True
+            if time.monotonic() > self.deadline:
+                done = self.scoring.done if self.scoring else 0
+                raise deadline_error(self.limits.timeout, f"{done} of {self.windows or '?'} windows scored")
+            if self.scoring is None:
+                self.scoring = self._start()
+                self.long = self.scoring.windows > self.limits.long_windows
+                return False
+            if self.scoring.step():
+                return False
+            self._settle(self.future.set_result,
+                         [moderation_result(r, self.classifier.tasks) for r in self.scoring.results()])
+        except ApiError as e:
+            self._settle(self.future.set_exception, e)
+        except Exception as e:  # a bug must still answer (500, logged), never leave the client waiting
+            log.exception("request failed")
+            self._settle(self.future.set_exception, ApiError(500, f"internal error: {type(e).__name__}",
+                                                             "server_error"))
+        return True
+
+    @property
+    def windows(self) -> int | None:
+        return self.scoring.windows if self.scoring else None
+
+    def _start(self):
+        req = self.req
+        try:
+            return self.classifier.start(req["texts"], req["system"], req["role"], req["prompt"],
+                                         max_windows=self.limits.max_windows)
+        except WindowLimitError as e:
+            raise ApiError(413, f"{e} (--max-windows)", param="input", code="too_many_windows") from None
+        except InputError as e:
+            raise ApiError(422, str(e), param="input") from None
+
+    def _settle(self, setter, value) -> None:
+        try:
+            setter(value)
+        except InvalidStateError:  # cancelled meanwhile: nobody waits for it
+            pass
+
+
+class Pool:
+    """`workers` threads take turns over every admitted request, one window (one onnxruntime run) per turn,
+    round robin: a one-window request is answered after one turn even while long documents are in flight.
+    At most `workers + queue` requests are admitted (429 past that), and at most `long_requests` long ones
+    (429 for another). A slot is freed when its work ends, not when its client goes away, so the bound holds."""
+
+    def __init__(self, workers: int, queue: int, long_requests: int | None = None):
         if workers < 1 or queue < 0:
             raise InputError(f"need at least 1 worker and a queue of 0 or more, not {workers} and {queue}")
         self.workers, self.queue = workers, queue
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="lec-onnx-worker")
-        self.pending = 0
-        self.lock = threading.Lock()
+        self.long_limit = long_requests or workers
+        self.pending = self.long_running = 0
+        self.turns: deque[Job] = deque()
+        self.lock = threading.Condition()
+        self.closing = False
+        self.threads = [threading.Thread(target=self._work, name=f"lec-onnx-worker-{i}", daemon=True)
+                        for i in range(workers)]
+        for thread in self.threads:
+            thread.start()
 
-    def submit(self, fn, *args) -> asyncio.Future:
+    def submit(self, job: Job) -> asyncio.Future:
         with self.lock:
             if self.pending >= self.workers + self.queue:
-                raise ApiError(429, f"server busy: {self.pending} requests running or queued (workers {self.workers}"
-                               f", queue {self.queue}); retry later", "rate_limit_error", code="server_busy",
-                               headers={"Retry-After": "1"})
+                raise busy(f"server busy: {self.pending} requests running or queued (workers {self.workers}, "
+                           f"queue {self.queue}); retry later")
             self.pending += 1
-        future = self.executor.submit(fn, *args)
-        future.add_done_callback(self._release)
-        return asyncio.wrap_future(future)
+            self.turns.append(job)
+            self.lock.notify()
+        return asyncio.wrap_future(job.future)
 
-    def _release(self, _future) -> None:
-        with self.lock:
-            self.pending -= 1
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                while not self.turns and not self.closing:
+                    self.lock.wait()
+                if not self.turns:
+                    return
+                job = self.turns.popleft()
+            was_long = job.long
+            finished = job.turn()
+            with self.lock:
+                if job.long and not was_long and not finished:
+                    finished = not self._admit_long(job)
+                if finished:
+                    self.pending -= 1
+                    self.long_running -= 1 if job.long_admitted else 0
+                else:
+                    self.turns.append(job)
+                    self.lock.notify()
+
+    def _admit_long(self, job: Job) -> bool:
+        """Called under the lock once a job turns out long: admit it, or answer 429."""
+        job.long_admitted = self.long_running < self.long_limit
+        if job.long_admitted:
+            self.long_running += 1
+        else:
+            job._settle(job.future.set_exception, busy(
+                f"server busy with long documents: {self.long_running} requests of more than "
+                f"{job.limits.long_windows} windows running (this one needs {job.windows}); retry later"))
+        return job.long_admitted
 
     def shutdown(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        with self.lock:
+            self.closing = True
+            self.lock.notify_all()
+        for thread in self.threads:
+            thread.join()
 
 
 class Model:
@@ -177,7 +295,7 @@ def create_app(artifact: str | None = None, workers: int = 2, queue: int | None 
     from fastapi.responses import JSONResponse
 
     model = Model(artifact, classifier, model_name)
-    pool = Pool(workers, 2 * workers if queue is None else queue)
+    pool = Pool(workers, 2 * workers if queue is None else queue, limits.long_requests)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -196,24 +314,27 @@ def create_app(artifact: str | None = None, workers: int = 2, queue: int | None 
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok"}
+        return {"status": "ok", "limits": limits.describe(pool.workers)}
 
     @app.get("/readyz")
     async def readyz():
         if model.ready:
             return {"status": "ready", "model": model.name, "tasks": list(model.classifier.tasks),
-                    "workers": pool.workers, "queue": pool.queue, "pending": pool.pending}
+                    "workers": pool.workers, "queue": pool.queue, "pending": pool.pending,
+                    "long_running": pool.long_running}
         status = {"status": "failed", "error": model.error} if model.error else {"status": "loading"}
         return JSONResponse(status, status_code=503)
 
     @app.post("/v1/moderations")
     async def moderations(request: Request):
+        arrived = time.monotonic()
         check_key(request, api_key)
         if not model.ready:
             raise ApiError(503, model.error or "the model is still loading; retry shortly", "server_error",
                            headers={"Retry-After": "1"})
         req = parse_request(await read_json(request, limits), limits)
-        results = await pool.submit(run_request, model.classifier, req)
+        job = Job(model.classifier, req, limits, arrived)
+        results = await answer(pool.submit(job), job)
         return {"id": f"modr-{uuid.uuid4().hex}", "model": model.name, "results": results}
 
     return app
@@ -229,31 +350,43 @@ def check_key(request, api_key: str | None) -> None:
                        headers={"WWW-Authenticate": "Bearer"})
 
 
+async def answer(future: asyncio.Future, job: Job) -> list[dict]:
+    """The job's results; 503 at its deadline even if every worker is stuck in a long run (the pool's own check
+    answers first, between runs; this is the backstop, and it tells the pool to drop the job)."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), max(0.0, job.deadline - time.monotonic()) + 0.5)
+    except asyncio.TimeoutError:
+        job.abandoned = True
+        raise deadline_error(job.limits.timeout, "still running") from None
+
+
 async def read_json(request, limits: Limits):
-    """The body as JSON, read no further than max_body_bytes (413 past it, even without Content-Length)."""
+    """The body as JSON, read no further than max_body_bytes (413 past it, even without Content-Length) and no
+    longer than the timeout (408). Any JSON parse failure is 400: bad syntax or UTF-8, nesting too deep for the
+    parser, an integer too long to convert."""
     import json
     declared = request.headers.get("content-length")
-    too_big = ApiError(413, f"request body larger than {limits.max_body_bytes:,} bytes")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise too_big
+        raise ApiError(413, f"request body larger than {limits.max_body_bytes:,} bytes")
+    try:
+        body = await asyncio.wait_for(read_body(request, limits), limits.timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {limits.timeout:g} s") from None
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "the request body is not valid JSON: nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, and int() of a 5,000-digit number
+        raise ApiError(400, f"the request body is not valid JSON: {e}") from None
+
+
+async def read_body(request, limits: Limits) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limits.max_body_bytes:
-            raise too_big
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ApiError(400, f"the request body is not valid JSON: {e}") from None
-
-
-def run_request(classifier: Classifier, req: dict) -> list[dict]:
-    """Runs in a pool thread: the texts of one request, one window per onnxruntime run."""
-    try:
-        results = classifier.classify(req["texts"], req["system"], req["role"], req["prompt"])
-    except InputError as e:
-        raise ApiError(422, str(e), param="input") from None
-    return [moderation_result(r, classifier.tasks) for r in results]
+            raise ApiError(413, f"request body larger than {limits.max_body_bytes:,} bytes")
+    return bytes(body)
 
 
 def _version() -> str:
@@ -272,10 +405,15 @@ def serve(args) -> int:
     if args.artifact:
         read_manifest(args.artifact)  # a wrong folder fails now (exit 3), not later in /readyz
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
-    limits = Limits(args.max_body_bytes, args.max_inputs, args.max_chars)
+    limits = Limits(args.max_body_bytes, args.max_inputs, args.max_chars, args.max_windows, args.timeout,
+                    args.long_windows, args.long_requests)
+    small = [name for name, value in vars(limits).items() if value is not None and value <= 0]
+    if small:
+        raise InputError(f"--{small[0].replace('_', '-')} must be more than 0")
     app = create_app(args.artifact, args.workers, args.queue, api_key, limits)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
-    log.info("workers %d, queue %d, auth %s", args.workers, app.state.pool.queue, "on" if api_key else "off")
+    log.info("workers %d, queue %d, auth %s, limits %s", args.workers, app.state.pool.queue,
+             "on" if api_key else "off", limits.describe(args.workers))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)
     return 0
 
@@ -303,6 +441,13 @@ def add_serve_parsers(sub) -> None:
     s.add_argument("--max-inputs", type=int, default=Limits.max_inputs, help="texts per request (413 past it)")
     s.add_argument("--max-chars", type=int, default=Limits.max_chars, help="characters per text (413 past it)")
     s.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes, help="request body size (413)")
+    s.add_argument("--max-windows", type=int, default=Limits.max_windows,
+                   help="windows (onnxruntime runs) per request, counted with the tokenizer before scoring (413)")
+    s.add_argument("--timeout", type=float, default=Limits.timeout,
+                   help="seconds a request may take from arrival to answer (503 past it; its work stops)")
+    s.add_argument("--long-windows", type=int, default=Limits.long_windows,
+                   help="a request needing more windows than this is long (see --long-requests)")
+    s.add_argument("--long-requests", type=int, help="long requests running at once (429 past it; default: workers)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(run=serve)
 
