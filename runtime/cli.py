@@ -6,8 +6,10 @@ Exit codes: 0 success; 1 something was flagged (only with --fail-on-flag) or `ch
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, check_parity, cpu_int8_path
 from .classifier import Classifier
 from .errors import ArtifactError, InputError, LecError, ProviderError
+from .inputs import SURROGATE, well_formed
 from .scoring import result_record
 from .serve import add_serve_parsers
 
@@ -22,6 +25,7 @@ EXIT = {InputError: 2, ArtifactError: 3, ProviderError: 4}
 MAX_TEXT_CHARS = 1_000_000  # ~250k tokens: past this a "text" is almost surely a wrong file
 JSONL_COLUMNS = {"text", "system", "prompt", "id"}
 SHARED_DATA = "../shared/data"
+NEWLINE = re.compile(rb"\r\n|\n|\r")  # a line ends at any of these, as in Python's universal newlines
 
 
 class Row:
@@ -37,18 +41,11 @@ def read_rows(source: str, jsonl: bool | None, max_chars: int) -> list[Row]:
     except OSError as e:
         raise InputError(f"cannot read {source}: {e.strerror or e}") from None
     name = "stdin" if source == "-" else source
-    if b"\x00" in raw[:8192]:
-        raise InputError(f"{name} looks like a binary file, not text")
     is_jsonl = jsonl if jsonl is not None else source.endswith((".jsonl", ".json"))
     rows = []
-    for n, line in enumerate(raw.split(b"\n"), 1):
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            rows.append(Row(n, error=f"{name}:{n}: invalid UTF-8 at byte {e.start}"))
+    for n, text, error in text_lines(raw, name):
+        if error is not None:
+            rows.append(Row(n, error=error))
             continue
         row = _jsonl_row(name, n, text) if is_jsonl else Row(n, text=text)
         if row.error is None and len(row.text) > max_chars:
@@ -60,18 +57,68 @@ def read_rows(source: str, jsonl: bool | None, max_chars: int) -> list[Row]:
     return rows
 
 
+def text_lines(raw: bytes, name: str):
+    """(line number, text, None) per non-blank line of a UTF-8 file, or (line number, None, why) for a line that is
+    not text: a NUL byte, invalid UTF-8. A leading UTF-8 BOM is dropped; lines end at \\n, \\r\\n or \\r. A
+    file that is not UTF-8 text as a whole (UTF-16, binary) is refused here."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{name} is UTF-16 or UTF-32 text (it starts with a byte-order mark); lec-onnx reads "
+                         "UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)")
+    if looks_binary(raw[:8192]):
+        raise InputError(f"{name} looks like a binary file, not text")
+    for n, line in enumerate(NEWLINE.split(raw), 1):
+        if not line.strip():
+            continue
+        nul = line.find(b"\x00")
+        if nul >= 0:
+            yield n, None, f"{name}:{n}: a NUL byte at byte {nul + 1} of the line (in JSON write it as \\u0000)"
+            continue
+        try:
+            yield n, line.decode("utf-8"), None
+        except UnicodeDecodeError as e:
+            yield n, None, f"{name}:{n}: invalid UTF-8 at byte {e.start + 1} of the line"
+
+
+def looks_binary(sample: bytes) -> bool:
+    """A NUL in a text file names its line; a file is refused whole only when NULs are common (a tenth of the
+    bytes: UTF-16, images) or most of its lines are not UTF-8."""
+    if b"\x00" not in sample:
+        return False
+    if sample.count(b"\x00") * 10 >= len(sample):
+        return True
+    lines = [line for line in NEWLINE.split(sample) if line.strip()]
+    broken = sum(1 for line in lines if not _is_utf8(line.replace(b"\x00", b"")))
+    return broken * 2 > len(lines)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(data) - 3  # a character cut by the end of the sample is fine
+    return True
+
+
 def _jsonl_row(name: str, n: int, line: str) -> Row:
     try:
         doc = json.loads(line)
     except json.JSONDecodeError as e:
-        return Row(n, error=f"{name}:{n}: not valid JSON ({e.msg})")
+        return Row(n, error=f"{name}:{n}: not valid JSON ({e.msg} at column {e.colno})")
+    except RecursionError:
+        return Row(n, error=f"{name}:{n}: not valid JSON (nested too deeply)")
+    except ValueError as e:  # an integer of thousands of digits
+        return Row(n, error=f"{name}:{n}: not valid JSON ({e})")
     if not isinstance(doc, dict):
         return Row(n, error=f"{name}:{n}: expected a JSON object with a 'text' field")
     unknown = sorted(set(doc) - JSONL_COLUMNS)
     if unknown:
         return Row(n, error=f"{name}:{n}: unknown field {unknown[0]!r} (fields: text, system, prompt, id)")
     text = doc.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is not None and not isinstance(text, str):
+        return Row(n, error=f"{name}:{n}: 'text' must be a string, not {type(text).__name__}")
+    if text is None or not text.strip():
         return Row(n, error=f"{name}:{n}: no text" + (" (a system prompt alone cannot be classified)"
                                                     if doc.get("system") else ""))
     for key in ("system", "prompt"):
@@ -107,7 +154,7 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
     for r in rows:
         if r.error is not None:
             if args.jsonl:
-                out.append(json.dumps({"line": r.line, "id": r.id, "error": r.error}, ensure_ascii=False))
+                out.append(json_line({"line": r.line, "id": r.id, "error": r.error}))
             continue
         res = {t: r.result[t] for t in tasks}
         if args.jsonl:
@@ -116,15 +163,23 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
                 doc["id"] = r.id
             doc["text"] = r.text
             doc.update(result_record(res))
-            out.append(json.dumps(doc, ensure_ascii=False))
+            out.append(json_line(doc))
         else:
             flag = "FLAGGED" if any(v.flagged for v in res.values()) else "ok"
-            preview = r.text if len(r.text) <= 70 else r.text[:67] + "..."
+            text = well_formed(r.text)  # as scored: a lone surrogate cannot be printed
+            preview = text if len(text) <= 70 else text[:67] + "..."
             out.append(f"{flag:8} {preview}")
             out.append("         " + "   ".join(
                 f"{t}: {v.label} ({v.score:.3f}{f', {v.windows} windows' if v.windows > 1 else ''})"
                 for t, v in res.items()))
     return "\n".join(out) + ("\n" if out else "")
+
+
+def json_line(doc: dict) -> str:
+    """One JSON line, non-ASCII kept readable; a lone surrogate (valid in JSON, unprintable as UTF-8) is written
+    as its escape, so the text reads back exactly as given."""
+    line = json.dumps(doc, ensure_ascii=False)
+    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def write_atomic(path: str, content: str) -> None:
