@@ -132,8 +132,11 @@ class Job:
 
 
 class Pool:
-    """`workers` threads take turns over every admitted request, one window (one onnxruntime run) per turn,
-    round robin: a one-window request is answered after one turn even while long documents are in flight.
+    """`workers` threads take turns over every admitted request, one window (one onnxruntime run) per turn, in two
+    lanes: requests of up to `long_windows` windows (and every request's first turn, which counts them) and long
+    ones. Within a lane turns go round robin; between lanes, the one that has had less CPU time goes next, so short
+    requests get half the workers' time however many long documents wait, and long ones the other half (a
+    window of a long document costs ten short prompts: counting turns instead would let them starve the short).
     At most `workers + queue` requests are admitted (429 past that), and at most `long_requests` long ones
     (429 for another). A slot is freed when its work ends, not when its client goes away, so the bound holds."""
 
@@ -143,7 +146,8 @@ class Pool:
         self.workers, self.queue = workers, queue
         self.long_limit = long_requests or workers
         self.pending = self.long_running = 0
-        self.turns: deque[Job] = deque()
+        self.lanes: dict[bool, deque[Job]] = {False: deque(), True: deque()}  # keyed by Job.long
+        self.spent = {False: 0.0, True: 0.0}  # seconds of turns per lane
         self.lock = threading.Condition()
         self.closing = False
         self.threads = [threading.Thread(target=self._work, name=f"lec-onnx-worker-{i}", daemon=True)
@@ -157,28 +161,39 @@ class Pool:
                 raise busy(f"server busy: {self.pending} requests running or queued (workers {self.workers}, "
                            f"queue {self.queue}); retry later")
             self.pending += 1
-            self.turns.append(job)
+            self.lanes[False].append(job)
             self.lock.notify()
         return asyncio.wrap_future(job.future)
+
+    def _next(self) -> Job | None:
+        """Under the lock: the next job to take a turn, from the lane that has had less time; None if idle."""
+        ready = [lane for lane, jobs in self.lanes.items() if jobs]
+        if not ready:
+            return None
+        lane = min(ready, key=self.spent.get)
+        for idle in self.lanes:
+            if not self.lanes[idle]:  # an idle lane banks no time to spend later
+                self.spent[idle] = max(self.spent[idle], self.spent[lane])
+        return self.lanes[lane].popleft()
 
     def _work(self) -> None:
         while True:
             with self.lock:
-                while not self.turns and not self.closing:
+                while (job := self._next()) is None and not self.closing:
                     self.lock.wait()
-                if not self.turns:
+                if job is None:
                     return
-                job = self.turns.popleft()
-            was_long = job.long
+            was_long, began = job.long, time.perf_counter()
             finished = job.turn()
             with self.lock:
+                self.spent[was_long] += time.perf_counter() - began
                 if job.long and not was_long and not finished:
                     finished = not self._admit_long(job)
                 if finished:
                     self.pending -= 1
                     self.long_running -= 1 if job.long_admitted else 0
                 else:
-                    self.turns.append(job)
+                    self.lanes[job.long].append(job)
                     self.lock.notify()
 
     def _admit_long(self, job: Job) -> bool:
