@@ -30,6 +30,7 @@ from .scoring import result_record
 log = logging.getLogger("lec_onnx.serve")
 WARM_UP_TEXT = "Warm-up request: is this text safe?"
 API_KEY_ENV = "LEC_ONNX_API_KEY"
+TURN_SECONDS = 0.05  # a job runs windows for this long per turn (a long document's window is one turn)
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,13 @@ class Limits:
     max_windows: int = 256  # onnxruntime runs per request, counted with the tokenizer before any run (413)
     timeout: float = 30.0  # seconds from arrival to answer; past it 503 and the request's turns stop
     long_windows: int = 16  # a request needing more windows than this is long ...
-    long_requests: int | None = None  # ... and at most this many run at once (default: the workers), else 429
+    long_requests: int | None = None  # ... and at most this many run at once (default: half the workers), else 429
 
     def describe(self, workers: int) -> dict:
         """The limits as GET /healthz shows them."""
         return {"max_body_bytes": self.max_body_bytes, "max_inputs": self.max_inputs, "max_chars": self.max_chars,
                 "max_windows": self.max_windows, "timeout_seconds": self.timeout,
-                "long_windows": self.long_windows, "long_requests": self.long_requests or workers}
+                "long_windows": self.long_windows, "long_requests": self.long_requests or max(1, workers // 2)}
 
 
 class ApiError(Exception):
@@ -74,8 +75,10 @@ def deadline_error(timeout: float, detail: str) -> ApiError:
 
 
 class Job:
-    """One request in the pool: its first turn tokenises and counts windows (413 past max_windows), each later
-    turn runs one window; it stops at its deadline or when its client has been answered already."""
+    """One request in the pool. Its first turn tokenises and counts windows: past max_windows, or past what this
+    server can score before the deadline at its measured speed, the answer is 413 before any run. Each later turn
+    runs windows for up to TURN_SECONDS (a short request finishes in one turn; a long document's window is one
+    turn). It stops at its deadline, or once its client has been answered already."""
 
     def __init__(self, classifier: Classifier, req: dict, limits: Limits, arrived: float | None = None):
         self.classifier, self.req, self.limits = classifier, req, limits
@@ -84,70 +87,97 @@ class Job:
         self.scoring = None  # set by the first turn
         self.abandoned = False  # the handler answered 503 already: stop at the next turn
         self.long = self.long_admitted = False
+        self.steps = 0  # onnxruntime runs so far
+        self.outcome = None  # what to deliver to the waiting client, once the pool has freed the job's slot
 
-    def turn(self) -> bool:
-        """One step of work; True when the job is finished (its future settled). Never raises."""
+    def turn(self, window_seconds: float | None = None) -> bool:
+        """Work for one turn; True when the job is finished and `deliver()` will answer. Never raises."""
         try:
             if self.abandoned:
-                self.future.cancel()
+                self.outcome = (None, None)
                 return True
-            if time.monotonic() > self.deadline:
-                done = self.scoring.done if self.scoring else 0
-                raise deadline_error(self.limits.timeout, f"{done} of {self.windows or '?'} windows scored")
             if self.scoring is None:
-                self.scoring = self._start()
+                self._check_deadline()
+                self.scoring = self._start(window_seconds)
                 self.long = self.scoring.windows > self.limits.long_windows
+                if self.long:
+                    return False  # its windows run in the long lane
+            if not self._run_for(TURN_SECONDS):
                 return False
-            if self.scoring.step():
-                return False
-            self._settle(self.future.set_result,
-                         [moderation_result(r, self.classifier.tasks) for r in self.scoring.results()])
+            results = [moderation_result(r, self.classifier.tasks) for r in self.scoring.results()]
+            self.outcome = (self.future.set_result, results)
         except ApiError as e:
-            self._settle(self.future.set_exception, e)
+            self.outcome = (self.future.set_exception, e)
         except Exception as e:  # a bug must still answer (500, logged), never leave the client waiting
             log.exception("request failed")
-            self._settle(self.future.set_exception, ApiError(500, f"internal error: {type(e).__name__}",
-                                                             "server_error"))
+            self.outcome = (self.future.set_exception, ApiError(500, f"internal error: {type(e).__name__}",
+                                                                "server_error"))
         return True
 
-    @property
-    def windows(self) -> int | None:
-        return self.scoring.windows if self.scoring else None
+    def _run_for(self, seconds: float) -> bool:
+        """Run windows until none are left (True) or `seconds` have passed (False); the deadline is checked
+        before every run."""
+        began = time.monotonic()
+        while True:
+            self._check_deadline()
+            more = self.scoring.step()
+            self.steps += 1
+            if not more:
+                return True
+            if time.monotonic() - began >= seconds:
+                return False
 
-    def _start(self):
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            total = self.scoring.windows if self.scoring else "?"
+            raise deadline_error(self.limits.timeout, f"{self.steps} of {total} windows scored")
+
+    def _start(self, window_seconds: float | None):
         req = self.req
         try:
-            return self.classifier.start(req["texts"], req["system"], req["role"], req["prompt"],
-                                         max_windows=self.limits.max_windows)
+            scoring = self.classifier.start(req["texts"], req["system"], req["role"], req["prompt"],
+                                            max_windows=self.limits.max_windows)
         except WindowLimitError as e:
             raise ApiError(413, f"{e} (--max-windows)", param="input", code="too_many_windows") from None
         except InputError as e:
             raise ApiError(422, str(e), param="input") from None
+        needed = scoring.windows * (window_seconds or 0.0)
+        if needed > self.deadline - time.monotonic():
+            raise ApiError(413, f"the texts need {scoring.windows} windows, about {needed:.0f} s of scoring on this "
+                           f"server ({window_seconds:.2f} s a window), more than its timeout of "
+                           f"{self.limits.timeout:g} s allows: send fewer or shorter texts", param="input",
+                           code="too_many_windows")
+        return scoring
 
-    def _settle(self, setter, value) -> None:
+    def deliver(self) -> None:
+        """Answer the waiting client (called once the slot is free, so its next request finds room)."""
+        setter, value = self.outcome
         try:
-            setter(value)
+            setter(value) if setter else self.future.cancel()
         except InvalidStateError:  # cancelled meanwhile: nobody waits for it
             pass
 
 
 class Pool:
-    """`workers` threads take turns over every admitted request, one window (one onnxruntime run) per turn, in two
-    lanes: requests of up to `long_windows` windows (and every request's first turn, which counts them) and long
-    ones. Within a lane turns go round robin; between lanes, the one that has had less CPU time goes next, so short
-    requests get half the workers' time however many long documents wait, and long ones the other half (a
-    window of a long document costs ten short prompts: counting turns instead would let them starve the short).
-    At most `workers + queue` requests are admitted (429 past that), and at most `long_requests` long ones
-    (429 for another). A slot is freed when its work ends, not when its client goes away, so the bound holds."""
+    """`workers` threads take turns over every admitted request, in two lanes: requests of up to `long_windows`
+    windows (and every request's first turn, which counts them) and long ones. Long documents get at most half
+    the workers (at least one) while short requests wait, so a short request waits for at most a turn of the
+    other short ones and at most one long turn; an idle worker takes any lane. Within a lane turns go round
+    robin. At most `workers + queue` requests are admitted (429 past that), and at most `long_requests` long ones
+    (default: the workers long documents may use; 429 for another). A slot is freed when its work ends, not when
+    its client goes away, so the bound holds. `window_seconds` is the measured time of one full window (at
+    warm-up, then a moving average of long turns): what the first turn's estimate uses."""
 
     def __init__(self, workers: int, queue: int, long_requests: int | None = None):
         if workers < 1 or queue < 0:
             raise InputError(f"need at least 1 worker and a queue of 0 or more, not {workers} and {queue}")
         self.workers, self.queue = workers, queue
-        self.long_limit = long_requests or workers
-        self.pending = self.long_running = 0
+        self.long_share = max(1, workers // 2)  # workers long documents may hold while short requests wait
+        self.long_limit = long_requests or self.long_share
+        self.pending = self.long_running = self.long_turns = 0
+        self.last_long = False  # the last turn given was a long one
+        self.window_seconds: float | None = None
         self.lanes: dict[bool, deque[Job]] = {False: deque(), True: deque()}  # keyed by Job.long
-        self.spent = {False: 0.0, True: 0.0}  # seconds of turns per lane
         self.lock = threading.Condition()
         self.closing = False
         self.threads = [threading.Thread(target=self._work, name=f"lec-onnx-worker-{i}", daemon=True)
@@ -165,29 +195,33 @@ class Pool:
             self.lock.notify()
         return asyncio.wrap_future(job.future)
 
-    def _next(self) -> Job | None:
-        """Under the lock: the next job to take a turn, from the lane that has had less time; None if idle."""
-        ready = [lane for lane, jobs in self.lanes.items() if jobs]
-        if not ready:
-            return None
-        lane = min(ready, key=self.spent.get)
-        for idle in self.lanes:
-            if not self.lanes[idle]:  # an idle lane banks no time to spend later
-                self.spent[idle] = max(self.spent[idle], self.spent[lane])
-        return self.lanes[lane].popleft()
+    def _next(self) -> tuple[Job, bool] | None:
+        """Under the lock: the next job to take a turn and whether it is long; None if nothing waits."""
+        short, long = self.lanes[False], self.lanes[True]
+        # with short requests waiting, a long turn only on a free long share and never twice in a row (one
+        # worker alternates)
+        take_long = bool(long) and (not short or (self.long_turns < self.long_share and not self.last_long))
+        self.last_long = take_long
+        if take_long:
+            self.long_turns += 1
+            return long.popleft(), True
+        return (short.popleft(), False) if short else None
 
     def _work(self) -> None:
         while True:
             with self.lock:
-                while (job := self._next()) is None and not self.closing:
+                while (picked := self._next()) is None and not self.closing:
                     self.lock.wait()
-                if job is None:
+                if picked is None:
                     return
-            was_long, began = job.long, time.perf_counter()
-            finished = job.turn()
+            job, long_turn = picked
+            began, steps = time.perf_counter(), job.steps
+            finished = job.turn(self.window_seconds)
             with self.lock:
-                self.spent[was_long] += time.perf_counter() - began
-                if job.long and not was_long and not finished:
+                if long_turn:
+                    self.long_turns -= 1
+                    self._measure((time.perf_counter() - began) / max(1, job.steps - steps))
+                if job.long and not long_turn and not finished:
                     finished = not self._admit_long(job)
                 if finished:
                     self.pending -= 1
@@ -195,6 +229,11 @@ class Pool:
                 else:
                     self.lanes[job.long].append(job)
                     self.lock.notify()
+            if finished:
+                job.deliver()
+
+    def _measure(self, seconds: float) -> None:
+        self.window_seconds = seconds if self.window_seconds is None else 0.8 * self.window_seconds + 0.2 * seconds
 
     def _admit_long(self, job: Job) -> bool:
         """Called under the lock once a job turns out long: admit it, or answer 429."""
@@ -202,9 +241,9 @@ class Pool:
         if job.long_admitted:
             self.long_running += 1
         else:
-            job._settle(job.future.set_exception, busy(
+            job.outcome = (job.future.set_exception, busy(
                 f"server busy with long documents: {self.long_running} requests of more than "
-                f"{job.limits.long_windows} windows running (this one needs {job.windows}); retry later"))
+                f"{job.limits.long_windows} windows running (this one needs {job.scoring.windows}); retry later"))
         return job.long_admitted
 
     def shutdown(self) -> None:
@@ -223,19 +262,30 @@ class Model:
         self.artifact, self.classifier, self.name = artifact, classifier, name
         self.ready, self.error = False, None
 
-    def load(self) -> None:
+    def load(self, pool: "Pool | None" = None) -> None:
         try:
             start = time.perf_counter()
             if self.classifier is None:
                 self.classifier = Classifier.load(self.artifact, threads=1)
             self.name = self.name or f"lec-onnx/{self.classifier.folder.name}"
             self.classifier.classify(WARM_UP_TEXT)
+            if pool is not None:
+                pool.window_seconds = self.time_one_window()
             self.ready = True
-            log.info("model %s loaded and warm in %.2f s (tasks: %s)", self.name, time.perf_counter() - start,
-                     ", ".join(self.classifier.tasks))
+            log.info("model %s loaded and warm in %.2f s (tasks: %s; %.3f s a full window)", self.name,
+                     time.perf_counter() - start, ", ".join(self.classifier.tasks),
+                     pool.window_seconds if pool else 0.0)
         except Exception as e:  # reported by /readyz and in the log; the process stays up to say so
             self.error = f"{type(e).__name__}: {e}"
             log.error("cannot load the model: %s", self.error)
+
+
+    def time_one_window(self) -> float:
+        """Seconds one full window takes here: the first estimate of what a request will cost."""
+        scoring = self.classifier.start(" ".join([WARM_UP_TEXT] * self.classifier.max_length))
+        began = time.perf_counter()
+        scoring.step()
+        return time.perf_counter() - began
 
 
 # ---------------------------------------------------------------- request parsing
@@ -314,7 +364,7 @@ def create_app(artifact: str | None = None, workers: int = 2, queue: int | None 
 
     @asynccontextmanager
     async def lifespan(app):
-        loading = asyncio.get_running_loop().run_in_executor(None, model.load)
+        loading = asyncio.get_running_loop().run_in_executor(None, model.load, pool)
         yield
         await loading
         pool.shutdown()

@@ -322,8 +322,9 @@ class Slow:
 
     def start(self, *args, **kwargs):
         scoring = self.clf.start(*args, **kwargs)
-        run = scoring.step
-        scoring.step = lambda: time.sleep(self.seconds) or run()
+        if "max_windows" in kwargs:  # a request, not the server timing a window at warm-up
+            run = scoring.step
+            scoring.step = lambda: time.sleep(self.seconds) or run()
         return scoring
 
 
@@ -366,12 +367,13 @@ def test_windows_are_counted_before_scoring_and_limits_are_shown(clf):
         assert app_pending(base) == 0
         code, doc, _ = http("GET", f"{base}/healthz")
         assert doc["limits"]["max_windows"] == 8 and doc["limits"]["timeout_seconds"] == 7.5
-        assert doc["limits"]["long_requests"] == 2  # the workers, by default
+        assert doc["limits"]["long_requests"] == 1  # by default the long documents' share: half the workers
 
 
 def test_past_the_deadline_the_answer_is_503_and_the_worker_is_freed(clf):
     app = create_app(classifier=Slow(clf, 0.2), workers=1, limits=Limits(timeout=1.0))
     with running(app) as base:
+        app.state.pool.window_seconds = 0.01  # the estimate says it fits; the runs turn out slower
         url = f"{base}/v1/moderations"
         began = time.monotonic()
         code, doc, headers = http("POST", url, {"input": LONG_TEXT})  # 15 windows x 0.2 s: 3 s of work
@@ -386,6 +388,17 @@ def test_past_the_deadline_the_answer_is_503_and_the_worker_is_freed(clf):
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=30)
         with pytest.raises(openai.InternalServerError, match="timeout"):
             client.moderations.create(input=LONG_TEXT)
+
+
+def test_a_request_this_server_cannot_score_before_the_deadline_is_413_at_once(clf):
+    app = create_app(classifier=clf, workers=1, limits=Limits(timeout=2.0))
+    with running(app) as base:
+        app.state.pool.window_seconds = 0.5  # as measured on a slow machine: 16 windows take 8 s
+        began = time.monotonic()
+        code, doc, _ = http("POST", f"{base}/v1/moderations", {"input": LONG_TEXT})
+        assert code == 413 and doc["error"]["code"] == "too_many_windows" and time.monotonic() - began < 1.5
+        assert "need 16 windows, about 8 s of scoring on this server (0.50 s a window)" in doc["error"]["message"]
+        assert http("POST", f"{base}/v1/moderations", {"input": "hello"})[0] == 200
 
 
 def test_a_short_request_is_answered_while_a_long_document_is_scored(clf):
