@@ -248,12 +248,19 @@ class Scoring:
         order = sorted(range(len(rows)), key=lambda j: len(rows[j][0]))  # similar lengths pad less
         self.batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
         self.done = 0  # batches run so far
+        self.tokens_left = sum(len(row[0]) for row in rows)  # what the runs left cost, roughly
         self.probs = {t: np.zeros((len(rows), len(spec.labels)), np.float32)
                       for t, spec in classifier.tasks.items()}
 
     @property
     def windows(self) -> int:
         return len(self.rows)
+
+    @property
+    def work_left(self) -> float:
+        """The runs left, in full windows (tokens / the window's length): a window of a short prompt costs a
+        fraction of a full one."""
+        return self.tokens_left / self.classifier.max_length
 
     def step(self) -> bool:
         """Run the next batch of windows; True while batches are left."""
@@ -264,6 +271,7 @@ class Scoring:
             for task, res in zip(clf.tasks, results):
                 self.probs[task][batch] = res
             self.done += 1
+            self.tokens_left -= sum(len(self.rows[j][0]) for j in batch)
         return self.done < len(self.batches)
 
     def results(self) -> list[dict[str, TaskResult]]:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import hmac
 import logging
+import math
 import os
 import threading
 import time
@@ -31,25 +32,25 @@ log = logging.getLogger("lec_onnx.serve")
 WARM_UP_TEXT = "Warm-up request: is this text safe?"
 API_KEY_ENV = "LEC_ONNX_API_KEY"
 TURN_SECONDS = 0.05  # a job runs windows for this long per turn (a long document's window is one turn)
+FIT = 0.75  # work is admitted only if its estimated time fits this share of the time left before its deadline
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one request may cost. Size past them is 413, never a slow or failed request; time past `timeout` is
-    503; more long requests than `long_requests` at once is 429."""
+    503; long documents past what the long lane can finish in time are 429 (see Pool)."""
     max_body_bytes: int = 1 << 20
     max_inputs: int = 64
     max_chars: int = 100_000  # per text, system prompt or prompt; ~25k tokens = ~130 windows of 256
     max_windows: int = 256  # onnxruntime runs per request, counted with the tokenizer before any run (413)
     timeout: float = 30.0  # seconds from arrival to answer; past it 503 and the request's turns stop
-    long_windows: int = 16  # a request needing more windows than this is long ...
-    long_requests: int | None = None  # ... and at most this many run at once (default: half the workers), else 429
+    long_windows: float = 1.0  # a request whose work is more than this many full windows (in tokens) is long
 
     def describe(self, workers: int) -> dict:
         """The limits as GET /healthz shows them."""
         return {"max_body_bytes": self.max_body_bytes, "max_inputs": self.max_inputs, "max_chars": self.max_chars,
                 "max_windows": self.max_windows, "timeout_seconds": self.timeout,
-                "long_windows": self.long_windows, "long_requests": self.long_requests or max(1, workers // 2)}
+                "long_windows": self.long_windows, "long_workers": max(1, workers // 2)}
 
 
 class ApiError(Exception):
@@ -86,7 +87,7 @@ class Job:
         self.future: Future = Future()
         self.scoring = None  # set by the first turn
         self.abandoned = False  # the handler answered 503 already: stop at the next turn
-        self.long = self.long_admitted = False
+        self.long = False
         self.steps = 0  # onnxruntime runs so far
         self.outcome = None  # what to deliver to the waiting client, once the pool has freed the job's slot
 
@@ -99,7 +100,7 @@ class Job:
             if self.scoring is None:
                 self._check_deadline()
                 self.scoring = self._start(window_seconds)
-                self.long = self.scoring.windows > self.limits.long_windows
+                self.long = self.scoring.work_left > self.limits.long_windows
                 if self.long:
                     return False  # its windows run in the long lane
             if not self._run_for(TURN_SECONDS):
@@ -141,13 +142,16 @@ class Job:
             raise ApiError(413, f"{e} (--max-windows)", param="input", code="too_many_windows") from None
         except InputError as e:
             raise ApiError(422, str(e), param="input") from None
-        needed = scoring.windows * (window_seconds or 0.0)
-        if needed > self.deadline - time.monotonic():
+        needed = scoring.work_left * (window_seconds or 0.0)
+        if needed > FIT * (self.deadline - time.monotonic()):
             raise ApiError(413, f"the texts need {scoring.windows} windows, about {needed:.0f} s of scoring on this "
-                           f"server ({window_seconds:.2f} s a window), more than its timeout of "
+                           f"server ({window_seconds:.2f} s a full window), more than its timeout of "
                            f"{self.limits.timeout:g} s allows: send fewer or shorter texts", param="input",
                            code="too_many_windows")
         return scoring
+
+    def work_left(self) -> float:
+        return self.scoring.work_left if self.scoring else 0.0
 
     def deliver(self) -> None:
         """Answer the waiting client (called once the slot is free, so its next request finds room)."""
@@ -159,25 +163,28 @@ class Job:
 
 
 class Pool:
-    """`workers` threads take turns over every admitted request, in two lanes: requests of up to `long_windows`
-    windows (and every request's first turn, which counts them) and long ones. Long documents get at most half
-    the workers (at least one) while short requests wait, so a short request waits for at most a turn of the
-    other short ones and at most one long turn; an idle worker takes any lane. Within a lane turns go round
-    robin. At most `workers + queue` requests are admitted (429 past that), and at most `long_requests` long ones
-    (default: the workers long documents may use; 429 for another). A slot is freed when its work ends, not when
-    its client goes away, so the bound holds. `window_seconds` is the measured time of one full window (at
-    warm-up, then a moving average of long turns): what the first turn's estimate uses."""
+    """`workers` threads take turns over every admitted request, in two lanes: short requests (and every
+    request's first turn, which counts its work) and long ones (more than `long_windows` full windows of work).
+    While short requests wait, long documents get at most half the workers (at least one) and never two turns in
+    a row, so a short request waits for a turn of the other short ones and at most one long turn; an idle worker
+    takes any lane. Within a lane turns go round robin.
 
-    def __init__(self, workers: int, queue: int, long_requests: int | None = None):
+    Admission bounds the time to answer: at most `workers + queue` requests (429 past that); a long document only
+    if the long lane can finish it and everything before it in time (its admitted work, in full windows, times
+    `window_seconds`, within FIT of the deadline; 429 with the wait in Retry-After otherwise). `window_seconds`
+    is measured: one full window at warm-up, then a moving average of long turns. A slot is freed when its work
+    ends, not when its client goes away, so the bounds hold."""
+
+    def __init__(self, workers: int, queue: int):
         if workers < 1 or queue < 0:
             raise InputError(f"need at least 1 worker and a queue of 0 or more, not {workers} and {queue}")
         self.workers, self.queue = workers, queue
         self.long_share = max(1, workers // 2)  # workers long documents may hold while short requests wait
-        self.long_limit = long_requests or self.long_share
-        self.pending = self.long_running = self.long_turns = 0
+        self.pending = self.long_turns = 0
         self.last_long = False  # the last turn given was a long one
         self.window_seconds: float | None = None
         self.lanes: dict[bool, deque[Job]] = {False: deque(), True: deque()}  # keyed by Job.long
+        self.long_jobs: set[Job] = set()  # admitted to the long lane, running or waiting
         self.lock = threading.Condition()
         self.closing = False
         self.threads = [threading.Thread(target=self._work, name=f"lec-onnx-worker-{i}", daemon=True)
@@ -215,36 +222,42 @@ class Pool:
                 if picked is None:
                     return
             job, long_turn = picked
-            began, steps = time.perf_counter(), job.steps
+            began, work = time.perf_counter(), job.work_left()
             finished = job.turn(self.window_seconds)
             with self.lock:
                 if long_turn:
                     self.long_turns -= 1
-                    self._measure((time.perf_counter() - began) / max(1, job.steps - steps))
-                if job.long and not long_turn and not finished:
+                    self._measure(time.perf_counter() - began, work - job.work_left())
+                elif job.long and not finished:
                     finished = not self._admit_long(job)
                 if finished:
                     self.pending -= 1
-                    self.long_running -= 1 if job.long_admitted else 0
+                    self.long_jobs.discard(job)
                 else:
                     self.lanes[job.long].append(job)
                     self.lock.notify()
             if finished:
                 job.deliver()
 
-    def _measure(self, seconds: float) -> None:
-        self.window_seconds = seconds if self.window_seconds is None else 0.8 * self.window_seconds + 0.2 * seconds
+    def _measure(self, seconds: float, windows: float) -> None:
+        if windows >= 0.5:  # a turn of mostly full windows: the last window of a text may be short
+            per_window = seconds / windows
+            self.window_seconds = per_window if self.window_seconds is None else (
+                0.8 * self.window_seconds + 0.2 * per_window)
 
     def _admit_long(self, job: Job) -> bool:
-        """Called under the lock once a job turns out long: admit it, or answer 429."""
-        job.long_admitted = self.long_running < self.long_limit
-        if job.long_admitted:
-            self.long_running += 1
-        else:
-            job.outcome = (job.future.set_exception, busy(
-                f"server busy with long documents: {self.long_running} requests of more than "
-                f"{job.limits.long_windows} windows running (this one needs {job.scoring.windows}); retry later"))
-        return job.long_admitted
+        """Under the lock, once a job turns out long: admit it if the long lane can finish it in time, or 429."""
+        backlog = sum(j.work_left() for j in self.long_jobs)
+        seconds = (backlog + job.work_left()) * (self.window_seconds or 0.0) / self.long_share
+        if seconds <= FIT * (job.deadline - time.monotonic()):
+            self.long_jobs.add(job)
+            return True
+        wait = max(1, math.ceil(backlog * (self.window_seconds or 0.0) / self.long_share))
+        job.outcome = (job.future.set_exception, ApiError(
+            429, f"server busy with long documents: about {seconds:.0f} s of them before this one would be "
+            f"done, past its timeout of {job.limits.timeout:g} s; retry in {wait} s", "rate_limit_error",
+            code="server_busy", headers={"Retry-After": str(wait)}))
+        return False
 
     def shutdown(self) -> None:
         with self.lock:
@@ -360,7 +373,7 @@ def create_app(artifact: str | None = None, workers: int = 2, queue: int | None 
     from fastapi.responses import JSONResponse
 
     model = Model(artifact, classifier, model_name)
-    pool = Pool(workers, 2 * workers if queue is None else queue, limits.long_requests)
+    pool = Pool(workers, 2 * workers if queue is None else queue)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -386,7 +399,7 @@ def create_app(artifact: str | None = None, workers: int = 2, queue: int | None 
         if model.ready:
             return {"status": "ready", "model": model.name, "tasks": list(model.classifier.tasks),
                     "workers": pool.workers, "queue": pool.queue, "pending": pool.pending,
-                    "long_running": pool.long_running}
+                    "long_documents": len(pool.long_jobs), "window_seconds": pool.window_seconds}
         status = {"status": "failed", "error": model.error} if model.error else {"status": "loading"}
         return JSONResponse(status, status_code=503)
 
@@ -471,8 +484,8 @@ def serve(args) -> int:
         read_manifest(args.artifact)  # a wrong folder fails now (exit 3), not later in /readyz
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     limits = Limits(args.max_body_bytes, args.max_inputs, args.max_chars, args.max_windows, args.timeout,
-                    args.long_windows, args.long_requests)
-    small = [name for name, value in vars(limits).items() if value is not None and value <= 0]
+                    args.long_windows)
+    small = [name for name, value in vars(limits).items() if value <= 0]
     if small:
         raise InputError(f"--{small[0].replace('_', '-')} must be more than 0")
     app = create_app(args.artifact, args.workers, args.queue, api_key, limits)
@@ -510,9 +523,10 @@ def add_serve_parsers(sub) -> None:
                    help="windows (onnxruntime runs) per request, counted with the tokenizer before scoring (413)")
     s.add_argument("--timeout", type=float, default=Limits.timeout,
                    help="seconds a request may take from arrival to answer (503 past it; its work stops)")
-    s.add_argument("--long-windows", type=int, default=Limits.long_windows,
-                   help="a request needing more windows than this is long (see --long-requests)")
-    s.add_argument("--long-requests", type=int, help="long requests running at once (429 past it; default: workers)")
+    s.add_argument("--long-windows", type=float, default=Limits.long_windows,
+                   help="a request with more work than this many full windows is long: long documents share at "
+                   "most half the workers while short requests wait, and wait in line only if they can still be "
+                   "answered before --timeout (429 otherwise)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(run=serve)
 

@@ -367,13 +367,14 @@ def test_windows_are_counted_before_scoring_and_limits_are_shown(clf):
         assert app_pending(base) == 0
         code, doc, _ = http("GET", f"{base}/healthz")
         assert doc["limits"]["max_windows"] == 8 and doc["limits"]["timeout_seconds"] == 7.5
-        assert doc["limits"]["long_requests"] == 1  # by default the long documents' share: half the workers
+        assert doc["limits"]["long_workers"] == 1  # long documents' share of the 2 workers: half
 
 
 def test_past_the_deadline_the_answer_is_503_and_the_worker_is_freed(clf):
     app = create_app(classifier=Slow(clf, 0.2), workers=1, limits=Limits(timeout=1.0))
     with running(app) as base:
         app.state.pool.window_seconds = 0.01  # the estimate says it fits; the runs turn out slower
+        app.state.pool._measure = lambda *args: None
         url = f"{base}/v1/moderations"
         began = time.monotonic()
         code, doc, headers = http("POST", url, {"input": LONG_TEXT})  # 15 windows x 0.2 s: 3 s of work
@@ -397,13 +398,16 @@ def test_a_request_this_server_cannot_score_before_the_deadline_is_413_at_once(c
         began = time.monotonic()
         code, doc, _ = http("POST", f"{base}/v1/moderations", {"input": LONG_TEXT})
         assert code == 413 and doc["error"]["code"] == "too_many_windows" and time.monotonic() - began < 1.5
-        assert "need 16 windows, about 8 s of scoring on this server (0.50 s a window)" in doc["error"]["message"]
+        assert "need 16 windows, about 8 s of scoring on this server (0.50 s a full window)" in doc["error"]["message"]
         assert http("POST", f"{base}/v1/moderations", {"input": "hello"})[0] == 200
 
 
 def test_a_short_request_is_answered_while_a_long_document_is_scored(clf):
-    app = create_app(classifier=Slow(clf, 0.1), workers=1, limits=Limits(long_windows=4, long_requests=1))
+    app = create_app(classifier=Slow(clf, 0.1), workers=1)
     with running(app) as base:
+        # as if a full window took 1 s: one long document (16) fits the 30 s timeout, two do not
+        app.state.pool.window_seconds = 1.0
+        app.state.pool._measure = lambda *args: None
         url = f"{base}/v1/moderations"
         long_answer = {}
         first = threading.Thread(target=lambda: long_answer.update(answer=http("POST", url, {"input": LONG_TEXT})))
@@ -418,7 +422,7 @@ def test_a_short_request_is_answered_while_a_long_document_is_scored(clf):
         assert first.is_alive()  # the long document is still being scored
         first.join(DEADLINE)
     assert short[0] == 200 and waited < 1.0, waited  # a turn or two of 0.1 s, not the long document's 1.6 s
-    assert busy_code == 429 and "long documents" in busy_doc["error"]["message"]
+    assert busy_code == 429 and "busy with long documents" in busy_doc["error"]["message"]
     assert long_answer["answer"][0] == 200
     assert long_answer["answer"][1]["results"][0]["tasks"]["content_safety"]["windows"] == 16
 
