@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+MESSAGES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 API_KEY = "hostile-load-key"
 LONG_DOCUMENT = "The quarterly report covers revenue, costs and the outlook for next year. " * 1300  # ~99k chars
 
@@ -67,8 +68,8 @@ def body_kinds(short: list[str]) -> dict:
 
 def start_server(port: int, args) -> subprocess.Popen:
     command = [sys.executable, "-m", "lec_onnx", "serve", "--port", str(port), "--workers", str(args.workers),
-               "--queue", str(args.queue), "--api-key", API_KEY, "--timeout", str(args.timeout),
-               "--log-level", "warning"]
+               "--api-key", API_KEY, "--timeout", str(args.timeout), "--log-level", "warning"]
+    command += ["--queue", str(args.queue)] if args.queue is not None else []
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -125,8 +126,9 @@ def send(url: str, body: bytes, headers: dict, answer_within: float) -> tuple[st
             r.read()
             status = str(r.status)
     except urllib.error.HTTPError as e:
-        e.read()
         status = str(e.code)
+        if e.code in (429, 503):  # which limit: kept for the report
+            MESSAGES[status][json.loads(e.read())["error"]["message"].split(":")[0]] += 1
     except (TimeoutError, OSError) as e:  # no answer in time, or the connection dropped
         status = "unanswered" if "timed out" in str(e) else f"connection error ({type(e).__name__})"
     return status, time.monotonic() - began
@@ -143,7 +145,8 @@ def report(load: Load, args, wall: float) -> str:
         by_kind[kind][status] += 1
     statuses = sorted({s for c in by_kind.values() for s in c})
     lines = [f"{len(load.answers)} requests from {args.clients} clients in {wall:.0f} s (`lec-onnx serve --workers "
-             f"{args.workers} --queue {args.queue} --api-key ... --timeout {args.timeout:g}`); answers per kind:", "",
+             f"{args.workers}{'' if args.queue is None else f' --queue {args.queue}'} --api-key ... --timeout "
+             f"{args.timeout:g}`); answers per kind:", "",
              "| kind | " + " | ".join(statuses) + " |", "|---|" + "---|" * len(statuses)]
     for kind, counts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1].values())):
         lines.append(f"| {kind} | " + " | ".join(str(counts.get(s, 0)) for s in statuses) + " |")
@@ -151,7 +154,9 @@ def report(load: Load, args, wall: float) -> str:
     lines.append("| **all** | " + " | ".join(f"**{total.get(s, 0)}**" for s in statuses) + " |")
     fives = sum(n for s, n in total.items() if s.startswith("5"))
     lines += ["", f"5xx: {fives}; unanswered within {args.answer_within:g} s: {total.get('unanswered', 0)}", ""]
-    lines += latency_rows(load)
+    for status, counts in sorted(MESSAGES.items()):
+        lines.append(f"{status}: " + "; ".join(f"{n} x {message!r}" for message, n in counts.most_common()))
+    lines += [""] + latency_rows(load)
     return "\n".join(lines)
 
 
@@ -175,7 +180,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--seconds", type=float, default=300, help="stop sending after this long")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--queue", type=int, default=14, help="requests waiting beyond the workers (16 slots in all)")
+    p.add_argument("--queue", type=int, help="the server's --queue (default: its own, 2 x workers)")
     p.add_argument("--timeout", type=float, default=30, help="the server's --timeout")
     p.add_argument("--answer-within", type=float, default=60, help="a client gives up (unanswered) after this")
     p.add_argument("--seed", type=int, default=39)

@@ -87,7 +87,10 @@ class Job:
         self.future: Future = Future()
         self.scoring = None  # set by the first turn
         self.abandoned = False  # the handler answered 503 already: stop at the next turn
-        self.long = False
+        # the lane: a request with many characters is tokenised in the long lane already (~4 characters a
+        # token), so short requests never wait for that; the first turn then decides by the tokens
+        chars = sum(map(len, req["texts"])) + len(req["system"] or "") + len(req["prompt"] or "")
+        self.long = chars > 4 * classifier.max_length * limits.long_windows
         self.steps = 0  # onnxruntime runs so far
         self.outcome = None  # what to deliver to the waiting client, once the pool has freed the job's slot
 
@@ -198,7 +201,7 @@ class Pool:
                 raise busy(f"server busy: {self.pending} requests running or queued (workers {self.workers}, "
                            f"queue {self.queue}); retry later")
             self.pending += 1
-            self.lanes[False].append(job)
+            self.lanes[job.long].append(job)
             self.lock.notify()
         return asyncio.wrap_future(job.future)
 
@@ -228,7 +231,7 @@ class Pool:
                 if long_turn:
                     self.long_turns -= 1
                     self._measure(time.perf_counter() - began, work - job.work_left())
-                elif job.long and not finished:
+                if job.long and job not in self.long_jobs and not finished:
                     finished = not self._admit_long(job)
                 if finished:
                     self.pending -= 1
