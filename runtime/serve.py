@@ -32,7 +32,7 @@ log = logging.getLogger("lec_onnx.serve")
 WARM_UP_TEXT = "Warm-up request: is this text safe?"
 API_KEY_ENV = "LEC_ONNX_API_KEY"
 TURN_SECONDS = 0.05  # a job runs windows for this long per turn (a long document's window is one turn)
-FIT = 0.75  # work is admitted only if its estimated time fits this share of the time left before its deadline
+FIT = 0.5  # work is admitted only if its estimated time fits this share of the time left before its deadline
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ class Pool:
         if windows >= 0.5:  # a turn of mostly full windows: the last window of a text may be short
             per_window = seconds / windows
             self.window_seconds = per_window if self.window_seconds is None else (
-                0.8 * self.window_seconds + 0.2 * per_window)
+                0.5 * self.window_seconds + 0.5 * per_window)  # CPU shares change fast on a shared machine
 
     def _admit_long(self, job: Job) -> bool:
         """Under the lock, once a job turns out long: admit it if the long lane can finish it in time, or 429."""

@@ -405,14 +405,16 @@ def test_a_request_this_server_cannot_score_before_the_deadline_is_413_at_once(c
 def test_a_short_request_is_answered_while_a_long_document_is_scored(clf):
     app = create_app(classifier=Slow(clf, 0.1), workers=1)
     with running(app) as base:
-        # as if a full window took 1 s: one long document (16) fits the 30 s timeout, two do not
-        app.state.pool.window_seconds = 1.0
+        # as if a full window took 0.6 s: one long document (16 windows, ~10 s) fits half the 30 s timeout, two
+        # do not
+        app.state.pool.window_seconds = 0.6
         app.state.pool._measure = lambda *args: None
         url = f"{base}/v1/moderations"
         long_answer = {}
         first = threading.Thread(target=lambda: long_answer.update(answer=http("POST", url, {"input": LONG_TEXT})))
         first.start()
-        while app_pending(base) == 0:
+        deadline = time.monotonic() + DEADLINE
+        while app_pending(base) == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.2)  # the long document holds the only worker's turns now
         began = time.monotonic()
