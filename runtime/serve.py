@@ -243,10 +243,12 @@ class Pool:
                 job.deliver()
 
     def _measure(self, seconds: float, windows: float) -> None:
+        """Update window_seconds from a long turn: at once when slower (admitting too much means 503s later),
+        slowly when faster."""
         if windows >= 0.5:  # a turn of mostly full windows: the last window of a text may be short
             per_window = seconds / windows
-            self.window_seconds = per_window if self.window_seconds is None else (
-                0.5 * self.window_seconds + 0.5 * per_window)  # CPU shares change fast on a shared machine
+            self.window_seconds = per_window if self.window_seconds is None else max(
+                per_window, 0.8 * self.window_seconds + 0.2 * per_window)
 
     def _admit_long(self, job: Job) -> bool:
         """Under the lock, once a job turns out long: admit it if the long lane can finish it in time, or 429."""
@@ -286,7 +288,8 @@ class Model:
             self.name = self.name or f"lec-onnx/{self.classifier.folder.name}"
             self.classifier.classify(WARM_UP_TEXT)
             if pool is not None:
-                pool.window_seconds = self.time_one_window()
+                # timed alone; doubled because the workers will share the cores with each other and the loop
+                pool.window_seconds = 2 * self.time_one_window()
             self.ready = True
             log.info("model %s loaded and warm in %.2f s (tasks: %s; %.3f s a full window)", self.name,
                      time.perf_counter() - start, ", ".join(self.classifier.tasks),
