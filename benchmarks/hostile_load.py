@@ -16,6 +16,7 @@ import json
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -23,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import free_port  # noqa: E402
+from serving import free_port, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -66,21 +67,11 @@ def body_kinds(short: list[str]) -> dict:
     }
 
 
-def start_server(port: int, args) -> subprocess.Popen:
+def start_server(port: int, args, log) -> subprocess.Popen:
     command = [sys.executable, "-m", "lec_onnx", "serve", "--port", str(port), "--workers", str(args.workers),
                "--api-key", API_KEY, "--timeout", str(args.timeout), "--log-level", "warning"]
     command += ["--queue", str(args.queue)] if args.queue is not None else []
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not become ready within 120 s")
+    return wait_ready(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log), port)  # a file: never full
 
 
 class Load:
@@ -201,7 +192,8 @@ def main() -> None:
     p.add_argument("--retries", type=int, default=5, help="times a client retries a 429 after its Retry-After")
     args = p.parse_args()
     port = free_port()
-    proc = start_server(port, args)
+    server_log = tempfile.TemporaryFile("w+", encoding="utf-8")
+    proc = start_server(port, args, server_log)
     load = Load(args)
     kinds = body_kinds(prompts())
     url = f"http://127.0.0.1:{port}/v1/moderations"
@@ -214,7 +206,9 @@ def main() -> None:
         t.join()
     wall = time.monotonic() - began
     proc.terminate()
-    _, log = proc.communicate(timeout=60)
+    proc.wait(60)
+    server_log.seek(0)
+    log = server_log.read()
     print(report(load, args, wall))
     print(f"\nserver log: {'Traceback' in log and 'HAS A TRACEBACK' or 'no traceback'}; "
           f"{'stopped: every request answered' in log and 'stopped cleanly' or 'did not say it stopped cleanly'}")

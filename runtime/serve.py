@@ -91,7 +91,6 @@ class Job:
         # token), so short requests never wait for that; the first turn then decides by the tokens
         chars = sum(map(len, req["texts"])) + len(req["system"] or "") + len(req["prompt"] or "")
         self.long = chars > 4 * classifier.max_length * limits.long_windows
-        self.steps = 0  # onnxruntime runs so far
         self.outcome = None  # what to deliver to the waiting client, once the pool has freed the job's slot
 
     def turn(self, window_seconds: float | None = None) -> bool:
@@ -124,17 +123,17 @@ class Job:
         began = time.monotonic()
         while True:
             self._check_deadline()
-            more = self.scoring.step()
-            self.steps += 1
-            if not more:
+            if not self.scoring.step():
                 return True
             if time.monotonic() - began >= seconds:
                 return False
 
     def _check_deadline(self) -> None:
         if time.monotonic() > self.deadline:
-            total = self.scoring.windows if self.scoring else "?"
-            raise deadline_error(self.limits.timeout, f"{self.steps} of {total} windows scored")
+            scoring = self.scoring
+            done = sum(len(batch) for batch in scoring.batches[:scoring.done]) if scoring else 0
+            raise deadline_error(self.limits.timeout, f"{done} of {scoring.windows if scoring else '?'} windows "
+                                 "scored")
 
     def _start(self, window_seconds: float | None):
         req = self.req

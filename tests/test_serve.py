@@ -15,9 +15,10 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import fuzz_settings
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 openai = pytest.importorskip("openai")
@@ -462,8 +463,7 @@ def test_client(clf):
         yield client
 
 
-@settings(max_examples=int(os.environ.get("LEC_FUZZ_EXAMPLES", "80")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz_settings(80)
 @given(BODIES)
 def test_fuzz_any_body_gets_an_answer_or_an_openai_shaped_4xx(test_client, body):
     response = test_client.post("/v1/moderations", content=body, headers={"Content-Type": "application/json"})
