@@ -259,9 +259,11 @@ def _user_error(e: BaseException) -> InputError | None:
 
 
 def _arrow_read_failed(e: BaseException) -> bool:
-    """Ray re-raises a read task's Arrow error under its own types, the message kept."""
+    """Ray re-raises a read task's Arrow error under its own types, the message kept; invalid UTF-8 surfaces only
+    when a scorer converts the batch to Python strings."""
     text = f"{type(e).__name__}: {e}"
-    return any(word in text for word in ("ArrowInvalid", "ArrowException", "JSON parse error", "Wrapping"))
+    return any(word in text for word in ("ArrowInvalid", "ArrowException", "JSON parse error", "Wrapping",
+                                         "UnicodeDecodeError"))
 
 
 def _rows_written(folder: str, fmt: str):

@@ -165,3 +165,13 @@ def test_the_scorer_scores_surrogates_as_the_replacement_and_names_non_string_ce
     assert "system 1 must be a string or None, not int" in scored["error"][3]
     with pytest.raises(InputError, match="text 7: text is missing or not a string"):
         Scorer(classifier=clf)(frame[["text"]])
+
+
+def test_a_ray_job_that_fails_on_a_bad_line_is_named_like_the_local_one(tmp_path):
+    # Ray re-raises what its workers hit under its own types; the message is what is left to recognise
+    from lec_onnx.batch import _arrow_read_failed, unreadable
+    (tmp_path / "in.jsonl").write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    failure = RuntimeError("UDF failed: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9")
+    assert _arrow_read_failed(failure) and not _arrow_read_failed(RuntimeError("actor died"))
+    assert "in.jsonl:2: invalid UTF-8 at byte 14" in str(unreadable(str(tmp_path / "in.jsonl"), failure))
+    assert "in.jsonl:2" in str(unreadable(str(tmp_path), failure))  # a folder of part files
