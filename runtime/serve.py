@@ -32,6 +32,7 @@ log = logging.getLogger("lec_onnx.serve")
 WARM_UP_TEXT = "Warm-up request: is this text safe?"
 API_KEY_ENV = "LEC_ONNX_API_KEY"
 TURN_SECONDS = 0.05  # a job runs windows for this long per turn (a long document's window is one turn)
+INTAKE_SECONDS = 1.0  # a request of many characters waits at most this long for its first turn in the long lane
 FIT = 0.5  # work is admitted only if its estimated time fits this share of the time left before its deadline
 
 
@@ -83,7 +84,8 @@ class Job:
 
     def __init__(self, classifier: Classifier, req: dict, limits: Limits, arrived: float | None = None):
         self.classifier, self.req, self.limits = classifier, req, limits
-        self.deadline = (time.monotonic() if arrived is None else arrived) + limits.timeout
+        self.arrived = time.monotonic() if arrived is None else arrived
+        self.deadline = self.arrived + limits.timeout
         self.future: Future = Future()
         self.scoring = None  # set by the first turn
         self.abandoned = False  # the handler answered 503 already: stop at the next turn
@@ -169,7 +171,8 @@ class Pool:
     request's first turn, which counts its work) and long ones (more than `long_windows` full windows of work).
     While short requests wait, long documents get at most half the workers (at least one) and never two turns in
     a row, so a short request waits for a turn of the other short ones and at most one long turn; an idle worker
-    takes any lane. Within a lane turns go round robin.
+    takes any lane. Within a lane turns go round robin, admitted long documents before requests still to be
+    tokenised there (each of those waits at most INTAKE_SECONDS).
 
     Admission bounds the time to answer: at most `workers + queue` requests (429 past that); a long document only
     if the long lane can finish it and everything before it in time (its admitted work, in full windows, times
@@ -213,8 +216,20 @@ class Pool:
         self.last_long = take_long
         if take_long:
             self.long_turns += 1
-            return long.popleft(), True
+            return self._pick_long(long), True
         return (short.popleft(), False) if short else None
+
+    @staticmethod
+    def _pick_long(lane: deque) -> Job:
+        """Admitted documents first (round robin), so what admission promised holds; a request still to be
+        tokenised (many characters) once it has waited INTAKE_SECONDS, or when nothing else waits."""
+        intake = next((job for job in lane if job.scoring is None), None)
+        admitted = next((job for job in lane if job.scoring is not None), None)
+        if intake is not None and (admitted is None or time.monotonic() - intake.arrived > INTAKE_SECONDS):
+            lane.remove(intake)
+            return intake
+        lane.remove(admitted)
+        return admitted
 
     def _work(self) -> None:
         while True:
