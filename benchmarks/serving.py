@@ -32,8 +32,12 @@ def free_port() -> int:
 
 
 def start_server(port: int, workers: int, queue: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "lec_onnx", "serve", "--port", str(port), "--workers",
-                             str(workers), "--queue", str(queue), "--log-level", "warning"])
+    return wait_ready(subprocess.Popen([sys.executable, "-m", "lec_onnx", "serve", "--port", str(port), "--workers",
+                                        str(workers), "--queue", str(queue), "--log-level", "warning"]), port)
+
+
+def wait_ready(proc: subprocess.Popen, port: int) -> subprocess.Popen:
+    """The server process once GET /readyz answers 200; killed, and the script stopped, after 120 s."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

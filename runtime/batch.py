@@ -110,12 +110,51 @@ def read_batches(path: str, batch_size: int):
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
-            yield from pq.ParquetFile(path).iter_batches(batch_size)
+            batches = pq.ParquetFile(path).iter_batches(batch_size)
         else:
             import pyarrow.json as pj
-            yield from pj.read_json(path).to_batches(batch_size)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
+            batches = pj.read_json(path).to_batches(batch_size)
+        for batch in batches:
+            batch.validate(full=True)  # Arrow reads invalid UTF-8 into string columns and fails only in pandas
+            yield batch
+    except (pa.ArrowException, OSError) as e:  # ArrowException: invalid UTF-8 raises the base class itself
+        raise unreadable(path, e) from None
+
+
+def unreadable(path: str, error: BaseException) -> InputError:
+    """Why Arrow could not read `path`, naming the first bad line of a JSONL file: Arrow refuses the whole file
+    for one line (invalid UTF-8, a NUL byte, a lone surrogate escape) and its message may name no line."""
+    files = sorted(Path(path).glob("*.json*")) if Path(path).is_dir() else [Path(path)]
+    for file in files:
+        if file.suffix in (".jsonl", ".json") and file.is_file():
+            bad = first_bad_jsonl_line(file)
+            if bad:
+                return InputError(f"cannot read {bad} (Arrow reads a JSONL file whole: fix or drop that line)")
+    detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return InputError(f"cannot read {path}: {detail}")
+
+
+def first_bad_jsonl_line(file: Path) -> str | None:
+    """'file:N: why' for the first line Arrow's JSON reader refuses, or None."""
+    import json
+
+    from .rows import text_lines
+    from .inputs import well_formed
+    name = str(file)
+    try:
+        for n, text, error in text_lines(file.read_bytes(), name):
+            if error is not None:
+                return error
+            try:
+                doc = json.loads(text)
+            except (ValueError, RecursionError) as e:
+                return f"{name}:{n}: not valid JSON ({str(e).split(':')[0]})"
+            strings = [v for v in (doc.values() if isinstance(doc, dict) else []) if isinstance(v, str)]
+            if any(well_formed(v) != v for v in strings):
+                return f"{name}:{n}: a lone UTF-16 surrogate escape (such as \\ud800), which Arrow refuses"
+    except (InputError, OSError) as e:
+        return str(e)
+    return None
 
 
 def run_local(source: str, target: str, options: dict, fmt: str, batch_size: int = 256, threads: int = 1,
@@ -186,6 +225,8 @@ def run_ray(source: str, target: str, options: dict, fmt: str, batch_size: int =
             (ds.write_json if fmt == "jsonl" else ds.write_parquet)(target)
         except Exception as e:
             user_error = _user_error(e)
+            if user_error is None and _arrow_read_failed(e):
+                user_error = unreadable(source, e)
             if user_error is None:
                 raise
             raise user_error from None
@@ -227,6 +268,14 @@ def _user_error(e: BaseException) -> InputError | None:
             return InputError(text.split("InputError:", 1)[-1].strip().splitlines()[0])
         e = getattr(e, "cause", None) or e.__cause__
     return None
+
+
+def _arrow_read_failed(e: BaseException) -> bool:
+    """Ray re-raises a read task's Arrow error under its own types, the message kept; invalid UTF-8 surfaces only
+    when a scorer converts the batch to Python strings."""
+    text = f"{type(e).__name__}: {e}"
+    return any(word in text for word in ("ArrowInvalid", "ArrowException", "JSON parse error", "Wrapping",
+                                         "UnicodeDecodeError"))
 
 
 def _rows_written(folder: str, fmt: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArtifactError, InputError, ProviderError
+from .errors import ArtifactError, InputError, ProviderError, WindowLimitError
 from .inputs import MIN_WINDOW_TEXT_TOKENS, encode_fitted, model_inputs, windows
 from .manifest import ROLES, Manifest, Task, decide, flag_scores, read_manifest
 
@@ -33,6 +33,21 @@ def default_artifact() -> Path:
     """The artifact shipped inside the package (artifacts/default)."""
     from importlib.resources import files
     return Path(str(files("lec_onnx.artifacts") / "default"))
+
+
+def checked_texts(texts) -> list[str]:
+    """The texts as a list of non-empty strings, or InputError naming the first that is not one."""
+    if isinstance(texts, (bytes, bytearray)):
+        raise InputError("texts must be str, not bytes: decode them first (UTF-8)")
+    if not isinstance(texts, str) and not isinstance(texts, (list, tuple)) and not hasattr(texts, "__array__"):
+        raise InputError(f"texts must be a string or a list of strings, not {type(texts).__name__}")
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(f"text {i + 1} must be a string, not {type(text).__name__}")
+        if not text.strip():
+            raise InputError(f"text {i + 1} is empty")
+    return texts
 
 
 def provider_names(providers: str | list[str] | None) -> list[str]:
@@ -94,7 +109,6 @@ class Classifier:
         # Dynamic int8 quantisation takes one scale per activation tensor, so rows of a padded batch would
         # change each other's scores: int8 graphs score one window per run, fp32 graphs batch.
         self.quantized = precision == "int8"
-        self.unsaved: dict | None = None  # a fitted classifier's graph and parity rows, until save()
 
     @classmethod
     def load(cls, path: str | Path | None = None, providers: str | list[str] | None = None,
@@ -131,59 +145,76 @@ class Classifier:
         role: "prompt" for what a user sends, "response" for what a model answered (prompt = the request);
         a task declared for prompts only (prompt injection) is not scored on responses.
         thresholds: {task: threshold} to override the manifest's decision thresholds of binary tasks.
+        Lone UTF-16 surrogates are scored as U+FFFD (inputs.well_formed). Raises InputError for anything it
+        cannot classify (a non-string, an empty text), naming the text.
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        tasks = self.tasks_for(role)
-        unknown = set(thresholds or {}) - set(self.tasks)
-        if unknown:
-            raise InputError(f"unknown task {sorted(unknown)[0]!r}; this artifact has {', '.join(self.tasks)}")
-        rows, owner, dropped = self._windows(texts, system, role, prompt)
-        probs = self._run(rows, batch_size)
-        owner = np.array(owner)
-        return [self._decide(probs, np.flatnonzero(owner == i), tasks, thresholds or {}, dropped[i])
-                for i in range(len(texts))]
+        scoring = self.start(texts, system, role, prompt, batch_size, thresholds)
+        while scoring.step():
+            pass
+        return scoring.results()
 
-    def _windows(self, texts: list[str], system, role: str, prompt) -> tuple[list, list[int], list[int]]:
-        """Every text's windows as graph rows; the text each row belongs to; system tokens dropped per text."""
+    def start(self, texts, system=None, role: str = "prompt", prompt=None, batch_size: int = 16,
+              thresholds: dict[str, float] | None = None, max_windows: int | None = None) -> "Scoring":
+        """classify() in steps: tokenise and cut windows now, then one onnxruntime run per Scoring.step(), so a
+        server can interleave requests and stop at a deadline. max_windows: raise WindowLimitError as soon as
+        the texts need more windows than that (before any run)."""
+        texts = checked_texts(texts)
         systems, prompts = self._per_text(system, len(texts), "system"), self._per_text(prompt, len(texts), "prompt")
+        tasks = self.tasks_for(role)
+        thresholds = self._checked_thresholds(thresholds)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
+        rows, owner, dropped = self._windows(texts, systems, role, prompts, max_windows)
+        outputs = {spec.output: (task, len(spec.labels)) for task, spec in self.tasks.items()}
+        return Scoring(self, rows, owner, dropped, tasks, thresholds, 1 if self.quantized else batch_size, outputs)
+
+    def _windows(self, texts: list[str], systems: list, role: str, prompts: list, max_windows: int | None = None):
+        """Every text's windows as graph rows, the text each row belongs to, system tokens dropped per text."""
         rows, owner, dropped = [], [], []
         for i, (text, sys_prompt, req) in enumerate(zip(texts, systems, prompts)):
-            if not isinstance(text, str) or not text.strip():
-                raise InputError(f"text {i + 1} is empty")
             encoded = encode_fitted(self.tokenizer, self.manifest.input_format, text, sys_prompt, self.max_length,
                                     role, req)
             dropped.append(encoded.system_tokens_dropped)
-            for row in windows(encoded, self.max_length, self.stride):
-                rows.append(row)
-                owner.append(i)
+            try:
+                cut = windows(encoded, self.max_length, self.stride)
+            except InputError as e:
+                raise InputError(f"text {i + 1}: {e}") from None
+            rows += cut
+            owner += [i] * len(cut)
+            if max_windows is not None and len(rows) > max_windows:
+                raise WindowLimitError(f"the texts need more than {max_windows} windows of {self.max_length} tokens "
+                                       f"(text {i + 1} alone needs {len(cut)}); the limit is {max_windows} per "
+                                       "request: send fewer or shorter texts", len(rows), max_windows)
         return rows, owner, dropped
 
-    @staticmethod
-    def _per_text(value, n: int, name: str) -> list:
+    def _per_text(self, value, n: int, name: str) -> list:
         if value is None or isinstance(value, str):
             return [value] * n
+        if not isinstance(value, (list, tuple)) and not hasattr(value, "__array__"):
+            raise InputError(f"{name} must be a string, None, or a list of them (one per text), not "
+                             f"{type(value).__name__}")
         value = list(value)
         if len(value) != n:
             raise InputError(f"got {len(value)} {name} values for {n} texts")
+        wrong = [i for i, v in enumerate(value) if v is not None and not isinstance(v, str)]
+        if wrong:
+            raise InputError(f"{name} {wrong[0] + 1} must be a string or None, not {type(value[wrong[0]]).__name__}")
         return value
 
-    def _run(self, rows, batch_size: int, outputs: dict[str, int] | None = None,
-             progress=None) -> dict[str, np.ndarray]:
-        """Graph outputs {name: [windows, width]}; by default the heads' outputs only (the features are free to
-        compute but are not fetched unless asked for), keyed by task."""
-        heads = {spec.output: task for task, spec in self.tasks.items()}
-        outputs = outputs or {spec.output: len(spec.labels) for spec in self.tasks.values()}
-        size = 1 if self.quantized else max(1, batch_size)
-        order = sorted(range(len(rows)), key=lambda j: len(rows[j][0]))  # similar lengths pad less
-        out = {name: np.zeros((len(rows), width), np.float32) for name, width in outputs.items()}
-        for start in range(0, len(order), size):
-            batch = order[start:start + size]
-            feed = model_inputs([rows[j] for j in batch], self.manifest.graph.inputs)
-            for name, res in zip(outputs, self.session.run(list(outputs), feed)):
-                out[name][batch] = res
-            if progress:
-                progress(len(batch))
-        return {heads.get(name, name): values for name, values in out.items()}
+    def _checked_thresholds(self, thresholds) -> dict[str, float]:
+        if thresholds is None:
+            return {}
+        if not isinstance(thresholds, dict):
+            raise InputError(f"thresholds must be a dict {{task: P}}, not {type(thresholds).__name__}")
+        unknown = set(thresholds) - set(self.tasks)
+        if unknown:
+            raise InputError(f"unknown task {sorted(map(str, unknown))[0]!r}; this artifact has "
+                             f"{', '.join(self.tasks)}")
+        bad = [t for t, p in thresholds.items() if isinstance(p, bool) or not isinstance(p, (int, float))
+               or not 0.0 <= p <= 1.0]
+        if bad:
+            raise InputError(f"the threshold of {bad[0]} must be a number from 0 to 1, not {thresholds[bad[0]]!r}")
+        return thresholds
 
     def features(self, texts: list[str], system: list[str | None] | None = None, role: str = "prompt",
                  names: list[str] | None = None, progress=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -197,10 +228,17 @@ class Classifier:
         unknown = [n for n in names if n not in self.manifest.features]
         if unknown:
             raise InputError(f"unknown feature {unknown[0]!r}; this graph exposes {', '.join(self.manifest.features)}")
-        rows, owner, _ = self._windows(texts, system, role, None)
-        states = self._run(rows, 1, {n: self.manifest.features[n].size for n in names},
-                           progress(len(rows)) if progress else None)
-        return states, np.array(owner)
+        texts = checked_texts(texts)
+        systems = self._per_text(system, len(texts), "system")
+        rows, owner, dropped = self._windows(texts, systems, role, [None] * len(texts))
+        outputs = {n: (n, self.manifest.features[n].size) for n in names}
+        scoring = Scoring(self, rows, owner, dropped, [], {}, 1, outputs)
+        advance = progress(len(rows)) if progress else None
+        for _ in scoring.batches:  # one window a run
+            scoring.step()
+            if advance:
+                advance(1)
+        return scoring.values, np.array(owner)
 
     def fit(self, task: str, texts: list[str], labels: list, system=None, negative: str | None = None,
             **options) -> "Classifier":
@@ -225,3 +263,49 @@ class Classifier:
             results[task] = TaskResult(label, score, {l: float(v) for l, v in zip(spec.labels, p[top])},
                                        label != spec.negative_label, len(rows), top, dropped)
         return results
+
+
+class Scoring:
+    """One classify call cut into onnxruntime runs (a window each for int8 graphs): step() runs the next, so the
+    caller decides what happens between runs (the server interleaves requests and checks deadlines)."""
+
+    def __init__(self, classifier: Classifier, rows: list, owner: list[int], dropped: list[int], tasks: list[str],
+                 thresholds: dict, batch_size: int, outputs: dict[str, tuple[str, int]]):
+        """outputs: {graph output: (key in `values`, width)}: the heads' (keyed by task) unless features are asked
+        for; the graph computes every output, but only these are fetched."""
+        self.classifier, self.rows, self.owner, self.dropped = classifier, rows, np.array(owner), dropped
+        self.tasks, self.thresholds = tasks, thresholds
+        order = sorted(range(len(rows)), key=lambda j: len(rows[j][0]))  # similar lengths pad less
+        self.batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+        self.done = 0  # batches run so far
+        self.tokens_left = sum(len(row[0]) for row in rows)  # what the runs left cost, roughly
+        self.outputs = outputs
+        self.values = {key: np.zeros((len(rows), width), np.float32) for key, width in outputs.values()}
+
+    @property
+    def windows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def work_left(self) -> float:
+        """The runs left, in full windows (tokens / the window's length): a window of a short prompt costs a
+        fraction of a full one."""
+        return self.tokens_left / self.classifier.max_length
+
+    def step(self) -> bool:
+        """Run the next batch of windows; True while batches are left."""
+        if self.done < len(self.batches):
+            clf, batch = self.classifier, self.batches[self.done]
+            feed = model_inputs([self.rows[j] for j in batch], clf.manifest.graph.inputs)
+            results = clf.session.run(list(self.outputs), feed)
+            for (key, _), res in zip(self.outputs.values(), results):
+                self.values[key][batch] = res
+            self.done += 1
+            self.tokens_left -= sum(len(self.rows[j][0]) for j in batch)
+        return self.done < len(self.batches)
+
+    def results(self) -> list[dict[str, TaskResult]]:
+        if self.done < len(self.batches):
+            raise RuntimeError("Scoring.results() before every step ran")
+        return [self.classifier._decide(self.values, np.flatnonzero(self.owner == i), self.tasks, self.thresholds,
+                                        self.dropped[i]) for i in range(len(self.dropped))]

@@ -15,6 +15,7 @@ from pathlib import Path
 from .check import MAX_F1_GAP, MIN_LABEL_AGREEMENT, SCORE_MARGIN, check_parity, cpu_int8_path
 from .classifier import Classifier
 from .errors import ArtifactError, InputError, LecError, ProviderError
+from .inputs import SURROGATE, well_formed
 from .rows import Row, read_rows
 from .scoring import result_record
 from .options import threshold_option
@@ -51,7 +52,7 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
     for r in rows:
         if r.error is not None:
             if args.jsonl:
-                out.append(json.dumps({"line": r.line, "id": r.id, "error": r.error}, ensure_ascii=False))
+                out.append(json_line({"line": r.line, "id": r.id, "error": r.error}))
             continue
         res = {t: r.result[t] for t in tasks}
         if args.jsonl:
@@ -60,15 +61,23 @@ def render(rows: list[Row], args, tasks: list[str]) -> str:
                 doc["id"] = r.id
             doc["text"] = r.text
             doc.update(result_record(res))
-            out.append(json.dumps(doc, ensure_ascii=False))
+            out.append(json_line(doc))
         else:
             flag = "FLAGGED" if any(v.flagged for v in res.values()) else "ok"
-            preview = r.text if len(r.text) <= 70 else r.text[:67] + "..."
+            text = well_formed(r.text)  # as scored: a lone surrogate cannot be printed
+            preview = text if len(text) <= 70 else text[:67] + "..."
             out.append(f"{flag:8} {preview}")
             out.append("         " + "   ".join(
                 f"{t}: {v.label} ({v.score:.3f}{f', {v.windows} windows' if v.windows > 1 else ''})"
                 for t, v in res.items()))
     return "\n".join(out) + ("\n" if out else "")
+
+
+def json_line(doc: dict) -> str:
+    """One JSON line, non-ASCII kept readable; a lone surrogate (valid in JSON, unprintable as UTF-8) is written
+    as its escape, so the text reads back exactly as given."""
+    line = json.dumps(doc, ensure_ascii=False)
+    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def write_atomic(path: str, content: str) -> None:

@@ -15,3 +15,11 @@ class ArtifactError(LecError):
 
 class ProviderError(LecError):
     """The requested onnxruntime execution provider cannot be used."""
+
+
+class WindowLimitError(InputError):
+    """A request needs more windows (onnxruntime runs) than the caller allows: what bounds its CPU time."""
+
+    def __init__(self, message: str, windows: int, limit: int):
+        super().__init__(message)
+        self.windows, self.limit = windows, limit

@@ -14,6 +14,8 @@ from .errors import ArtifactError, InputError
 from .manifest import InputFormat
 
 MIN_WINDOW_TEXT_TOKENS = 16  # below this a window would hold almost none of the text
+REPLACEMENT = "\ufffd"  # what a lone UTF-16 surrogate becomes (docs/artifact-format.md, "Text before tokenising")
+SURROGATE = re.compile("[\ud800-\udfff]")
 SYSTEM_CUT_MARK = " [...] "  # stands where the middle of an over-long system prompt was cut
 GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "text_mask")
 
@@ -26,6 +28,24 @@ class Encoded:
     system_tokens_dropped: int = 0  # cut from the middle of a system prompt too long for the window
 
 
+def well_formed(text: str) -> str:
+    """The text with every lone UTF-16 surrogate replaced by U+FFFD; a surrogate pair becomes the character it
+    encodes. JSON may carry a lone surrogate as an escape ("\\ud800") and Python keeps it in a str, but the
+    tokenizer refuses it; JavaScript's String.prototype.toWellFormed does exactly this, so a JS port agrees.
+    Everything else (NUL and other control characters, U+FEFF, any newline) reaches the tokenizer unchanged."""
+    if SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def encode_one(tokenizer, *sequences: str, add_special_tokens: bool = True):
+    """tokenizer.encode(*sequences), through encode_batch: the same encoding, but encode_batch releases the GIL
+    while it runs, and encode does not (a 100,000-character text held every other thread of a server for
+    ~50 ms, longer on a busy CPU)."""
+    item = sequences[0] if len(sequences) == 1 else tuple(sequences)
+    return tokenizer.encode_batch([item], add_special_tokens=add_special_tokens)[0]
+
+
 def render(template: str, **values: str | None) -> str:
     """Fill {system}, {text}, {prompt} slots. Only the template is scanned, so braces in the values are safe."""
     return re.sub(r"\{(system|text|prompt)\}", lambda m: values.get(m.group(1)) or "", template)
@@ -36,18 +56,19 @@ def encode_parts(tokenizer, fmt: InputFormat, text: str, system: str | None = No
     """Token ids (and type ids) of the formatted input, split into prefix, text and suffix.
 
     Splitting lets long texts be scored in windows that all keep the same prefix (system prompt, chat markup)
-    and suffix (generation prompt).
+    and suffix (generation prompt). Every piece is made well-formed first (lone surrogates -> U+FFFD).
     """
+    text, system, prompt = (None if v is None else well_formed(v) for v in (text, system, prompt))
     if fmt.kind == "chat":
         template = {"response": fmt.response_template}.get(role) or (
             fmt.template if system is not None else fmt.template_no_system)
         before, after = template.split("{text}")
         pieces = [render(before, system=system, prompt=prompt), text, render(after, system=system, prompt=prompt)]
-        ids = [tokenizer.encode(p, add_special_tokens=False).ids if p else [] for p in pieces]
+        ids = [encode_one(tokenizer, p, add_special_tokens=False).ids if p else [] for p in pieces]
         return Encoded(tuple(ids), tuple([0] * len(i) for i in ids))
     if fmt.kind == "pair":  # encoders: the context (system prompt, or the request a response answers) is segment A
         context = prompt if role == "response" else system
-        enc = tokenizer.encode(context, text) if context is not None else tokenizer.encode(text)
+        enc = encode_one(tokenizer, context, text) if context is not None else encode_one(tokenizer, text)
         text_seq = 1 if context is not None else 0
         where = [i for i, s in enumerate(enc.sequence_ids) if s == text_seq]
         start, end = (where[0], where[-1] + 1) if where else (len(enc.ids) - 1, len(enc.ids) - 1)
@@ -60,11 +81,12 @@ def encode_fitted(tokenizer, fmt: InputFormat, text: str, system: str | None, ma
                   role: str = "prompt", prompt: str | None = None) -> Encoded:
     """encode_parts, with a system prompt too long for the window cut in its middle (start and end kept, the cut
     marked): the text keeps at least half a window, or all of it if shorter. Never refuses a long system prompt."""
+    system = None if system is None else well_formed(system)  # cut_middle reads its offsets
     encoded = encode_parts(tokenizer, fmt, text, system, role, prompt)
     if system is None or role == "response":
         return encoded
     text_room = min(max(len(encoded.ids[1]), MIN_WINDOW_TEXT_TOKENS), max_length // 2)
-    system_ids = tokenizer.encode(system, add_special_tokens=False)
+    system_ids = encode_one(tokenizer, system, add_special_tokens=False)
     keep = len(system_ids.ids)
     for _ in range(4):  # the mark and new token boundaries can shift the count a little: recount and retry
         over = len(encoded.ids[0]) + len(encoded.ids[2]) + text_room - max_length

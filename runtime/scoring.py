@@ -8,6 +8,8 @@ when a Scorer is used, so the runtime still imports without it.
 """
 from __future__ import annotations
 
+import math
+
 from .classifier import Classifier, InputError, TaskResult
 
 DIGITS = 6  # scores are rounded once, here, for every output
@@ -111,7 +113,9 @@ class Scorer:
             return [default] * len(batch)
         if name not in batch.columns:
             raise InputError(f"no column {name!r} in the input (columns: {', '.join(map(str, batch.columns))})")
-        return [v if isinstance(v, str) else default for v in batch[name].tolist()]
+        # a missing cell (None, NaN, pd.NA) takes the default; any other non-string is refused by classify,
+        # naming its row, instead of being scored as if it were missing
+        return [default if _missing(v) else v for v in batch[name].tolist()]
 
     def _score(self, texts, systems, prompts) -> tuple[list, list]:
         """Records (None for a skipped row) and error messages (None for a good row). A failing batch is
@@ -135,8 +139,9 @@ class Scorer:
         return records, errors
 
     def _classify(self, texts, systems, prompts):
-        if any(not isinstance(t, str) for t in texts):
-            raise InputError("text is missing or not a string")
+        wrong = [t for t in texts if not isinstance(t, str)]
+        if wrong:
+            raise InputError(f"text is missing or not a string ({type(wrong[0]).__name__})")
         return self.classifier.classify(texts, systems, self.role, prompts, thresholds=self.thresholds)
 
 
@@ -147,6 +152,12 @@ def _thresholds(given: dict, tasks: dict) -> dict[str, float]:
         raise InputError(f"unknown task {unknown[0]!r}; this artifact has: {', '.join(tasks)}")
     everything = {t: given[None] for t in tasks} if None in given else {}
     return {**everything, **{t: p for t, p in given.items() if t is not None}}
+
+
+def _missing(value) -> bool:
+    """A missing cell as pandas gives it: None, pd.NA or NaN."""
+    import pandas as pd
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _preview(text) -> str:

@@ -197,3 +197,22 @@ def int8_score_bound(artifact, task, texts, systems):
     weight = next(i for i in onnx.load(str(artifact / "model.onnx")).graph.initializer if i.name == gemm.input[1])
     slope = np.linalg.norm(onnx.numpy_helper.to_array(weight))
     return float(slope * error.max() / 4) + 1e-4  # + the fp32 graph's own distance from torch
+
+
+def fuzz_settings(default_examples: int):
+    """Hypothesis settings of the fuzz tests: a short run in CI; LEC_FUZZ_EXAMPLES=5000 for a long one."""
+    import os
+
+    from hypothesis import HealthCheck, settings
+    return settings(max_examples=int(os.environ.get("LEC_FUZZ_EXAMPLES", str(default_examples))), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def classify_or_refuse(clf, texts, system):
+    """clf.classify's results, or None when it raised InputError with a message: the only error it may raise."""
+    from lec_onnx import InputError
+    try:
+        return clf.classify(texts, system=system)
+    except InputError as e:
+        assert str(e)
+        return None

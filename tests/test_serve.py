@@ -15,7 +15,10 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from conftest import fuzz_settings
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 openai = pytest.importorskip("openai")
@@ -53,11 +56,18 @@ class Gate:
     def __getattr__(self, name):
         return getattr(self.clf, name)
 
-    def classify(self, texts, *args, **kwargs):
+    def classify(self, texts, *args, **kwargs):  # the warm-up
+        self._wait(texts)
+        return self.clf.classify(texts, *args, **kwargs)
+
+    def start(self, texts, *args, **kwargs):  # a request's first turn in the pool
+        self._wait(texts)
+        return self.clf.start(texts, *args, **kwargs)
+
+    def _wait(self, texts):
         if self.hold is None or texts == self.hold or texts == [self.hold]:
             self.entered.set()
             assert self.release.wait(DEADLINE), "a test forgot to release the gate"
-        return self.clf.classify(texts, *args, **kwargs)
 
 
 def free_socket() -> socket.socket:
@@ -265,7 +275,7 @@ def test_shutdown_lets_a_running_request_finish(clf):
     thread.join(DEADLINE)
     sock.close()
     assert not thread.is_alive() and held["answer"][0] == 200
-    assert app.state.pool.executor._shutdown  # the worker threads are gone too
+    assert not any(t.is_alive() for t in app.state.pool.threads)  # the worker threads are gone too
     again = free_socket()  # the port is free
     again.close()
 
@@ -298,3 +308,168 @@ def test_serve_command_errors(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert main(["serve"]) == 2
     assert "pip install 'lec-onnx[serve]'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 39: hostile input, cost and deadlines
+class Slow:
+    """A classifier whose every onnxruntime run takes `seconds` longer: long documents without long waits for
+    the tokenizer, and a deterministic cost per window."""
+
+    def __init__(self, clf, seconds: float):
+        self.clf, self.seconds = clf, seconds
+
+    def __getattr__(self, name):
+        return getattr(self.clf, name)
+
+    def start(self, *args, **kwargs):
+        scoring = self.clf.start(*args, **kwargs)
+        if "max_windows" in kwargs:  # a request, not the server timing a window at warm-up
+            run = scoring.step
+            scoring.step = lambda: time.sleep(self.seconds) or run()
+        return scoring
+
+
+LONG_TEXT = "Please summarise the following report for me. " * 300  # 16 windows of the shipped artifact
+
+HOSTILE_BODIES = [  # (raw body, status, words in the error message)
+    (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
+    (b'{"input": ' + b"1" * 5000 + b"}", 400, "not valid JSON"),
+    (b'{"input": "caf\xe9"}', 400, "not valid JSON"),
+    (b'{"input": "raw \x01 control"}', 400, "not valid JSON"),
+    (b'{"input": "a\x00b"}', 400, "not valid JSON"),
+    (b'{"input": "\\u0000"}', 422, "no tokens"),
+    (b'{"input": ["ok", {"type": "text", "text": 5}]}', 422, "input[1] must be a string"),
+    (b'{"input": 1e999}', 422, "'input' must be a string"),
+    (b'{"input": "hi", "prompt": ["x"]}', 422, "'prompt' must be a string"),
+]
+
+
+def test_hostile_bodies_get_a_4xx_never_a_5xx_and_surrogates_score_as_u_fffd(clf):
+    with running(create_app(classifier=clf)) as base:
+        url = f"{base}/v1/moderations"
+        for body, status, words in HOSTILE_BODIES:
+            code, doc, _ = http("POST", url, body)
+            assert (code, words in doc["error"]["message"]) == (status, True), (body[:40], code, doc)
+        code, doc, _ = http("POST", url, b'{"input": ["a \\ud800 b", "ok \\udc00"], "system": "ACME \\udfff"}')
+        assert code == 200
+        want = clf.classify(["a \ufffd b", "ok \ufffd"], system="ACME \ufffd")
+        assert [r["category_scores"] for r in doc["results"]] == [
+            {t: round(r.score, 6) for t, r in w.items()} for w in want]
+        code, doc, _ = http("POST", url, b'\xef\xbb\xbf{"input": "a BOM before the JSON"}')
+        assert code == 200 and len(doc["results"]) == 1
+
+
+def test_windows_are_counted_before_scoring_and_limits_are_shown(clf):
+    limits = Limits(max_windows=8, timeout=7.5)
+    with running(create_app(classifier=clf, limits=limits)) as base:
+        code, doc, _ = http("POST", f"{base}/v1/moderations", {"input": ["hello", LONG_TEXT]})
+        assert code == 413 and doc["error"]["code"] == "too_many_windows"
+        assert "more than 8 windows" in doc["error"]["message"] and "text 2 alone needs 16" in doc["error"]["message"]
+        assert app_pending(base) == 0
+        code, doc, _ = http("GET", f"{base}/healthz")
+        assert doc["limits"]["max_windows"] == 8 and doc["limits"]["timeout_seconds"] == 7.5
+        assert doc["limits"]["long_workers"] == 1  # long documents' share of the 2 workers: half
+
+
+def test_past_the_deadline_the_answer_is_503_and_the_worker_is_freed(clf):
+    app = create_app(classifier=Slow(clf, 0.2), workers=1, limits=Limits(timeout=1.0))
+    with running(app) as base:
+        app.state.pool.window_seconds = 0.01  # the estimate says it fits; the runs turn out slower
+        app.state.pool._measure = lambda *args: None
+        url = f"{base}/v1/moderations"
+        began = time.monotonic()
+        code, doc, headers = http("POST", url, {"input": LONG_TEXT})  # 15 windows x 0.2 s: 3 s of work
+        took = time.monotonic() - began
+        assert code == 503 and doc["error"]["code"] == "timeout" and headers["retry-after"] == "1", doc
+        assert "timeout of 1 s" in doc["error"]["message"] and took < 2.0
+        deadline = time.monotonic() + 2
+        while app_pending(base) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert app_pending(base) == 0  # its turns stopped: the only worker is free again
+        assert http("POST", url, {"input": "hello"})[0] == 200
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=30)
+        with pytest.raises(openai.InternalServerError, match="timeout"):
+            client.moderations.create(input=LONG_TEXT)
+
+
+def test_a_request_this_server_cannot_score_before_the_deadline_is_413_at_once(clf):
+    app = create_app(classifier=clf, workers=1, limits=Limits(timeout=2.0))
+    with running(app) as base:
+        app.state.pool.window_seconds = 0.5  # as measured on a slow machine: 16 windows take 8 s
+        began = time.monotonic()
+        code, doc, _ = http("POST", f"{base}/v1/moderations", {"input": LONG_TEXT})
+        assert code == 413 and doc["error"]["code"] == "too_many_windows" and time.monotonic() - began < 1.5
+        assert "need 16 windows, about 8 s of scoring on this server (0.50 s a full window)" in doc["error"]["message"]
+        assert http("POST", f"{base}/v1/moderations", {"input": "hello"})[0] == 200
+
+
+def test_a_short_request_is_answered_while_a_long_document_is_scored(clf):
+    app = create_app(classifier=Slow(clf, 0.1), workers=1)
+    with running(app) as base:
+        # as if a full window took 0.6 s: one long document (16 windows, ~10 s) fits half the 30 s timeout, two
+        # do not
+        app.state.pool.window_seconds = 0.6
+        app.state.pool._measure = lambda *args: None
+        url = f"{base}/v1/moderations"
+        long_answer = {}
+        first = threading.Thread(target=lambda: long_answer.update(answer=http("POST", url, {"input": LONG_TEXT})))
+        first.start()
+        deadline = time.monotonic() + DEADLINE
+        while app_pending(base) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # the long document holds the only worker's turns now
+        began = time.monotonic()
+        short = http("POST", url, {"input": "hello"})
+        waited = time.monotonic() - began
+        busy_code, busy_doc, _ = http("POST", url, {"input": LONG_TEXT})  # a second long one: 429
+        assert first.is_alive()  # the long document is still being scored
+        first.join(DEADLINE)
+    assert short[0] == 200 and waited < 1.0, waited  # a turn or two of 0.1 s, not the long document's 1.6 s
+    assert busy_code == 429 and "busy with long documents" in busy_doc["error"]["message"]
+    assert long_answer["answer"][0] == 200
+    assert long_answer["answer"][1]["results"][0]["tasks"]["content_safety"]["windows"] == 16
+
+
+ANY_TEXT = st.text(st.one_of(st.characters(codec=None, categories=None), st.sampled_from("\ud800\udc00\x00\ufeff")),
+                   max_size=60)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["input", "model", "system", "role", "prompt", "type", "text"]) | ANY_TEXT, inner, max_size=4),
+    max_leaves=10)
+REQUESTS = st.fixed_dictionaries(
+    {"input": st.one_of(ANY_TEXT, st.lists(ANY_TEXT, max_size=3),
+                        st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": ANY_TEXT}), max_size=2),
+                        JSON_VALUES)},
+    optional={"system": st.one_of(ANY_TEXT, JSON_VALUES), "role": st.sampled_from(["prompt", "response", "x"]),
+              "prompt": ANY_TEXT, "model": JSON_VALUES})
+BODIES = st.one_of(
+    REQUESTS.map(lambda d: json.dumps(d).encode()),   # well-formed requests, hostile text (surrogates escaped)
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),  # any JSON
+    st.binary(max_size=300),                            # anything at all
+    st.integers(1, 300_000).map(lambda n: b'{"input": ' + b"[" * n + b"]" * n + b"}"),  # deep nesting
+    st.integers(1, 400).map(lambda n: json.dumps({"input": ["word " * n] * 3}).encode()),  # large, over limits
+)
+
+
+@pytest.fixture(scope="module")
+def test_client(clf):
+    from fastapi.testclient import TestClient
+    limits = Limits(max_body_bytes=200_000, max_inputs=3, max_chars=1500, max_windows=4)
+    with TestClient(create_app(classifier=clf, limits=limits)) as client:
+        deadline = time.monotonic() + DEADLINE
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
+
+
+@fuzz_settings(80)
+@given(BODIES)
+def test_fuzz_any_body_gets_an_answer_or_an_openai_shaped_4xx(test_client, body):
+    response = test_client.post("/v1/moderations", content=body, headers={"Content-Type": "application/json"})
+    doc = response.json()
+    assert response.status_code in (200, 400, 413, 422), (body[:80], response.status_code, doc)
+    if response.status_code == 200:
+        assert doc["results"] and all(0 <= s <= 1 for r in doc["results"] for s in r["category_scores"].values())
+    else:
+        assert set(doc["error"]) == {"message", "type", "param", "code"} and doc["error"]["message"]
