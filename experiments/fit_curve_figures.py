@@ -123,6 +123,21 @@ def markdown_table(path: Path = DOCS / "fit.json") -> str:
     return "\n".join(lines)
 
 
+def short_table(path: Path = DOCS / "fit.json", at: str = "100") -> str:
+    """README's table: the fitted head's F1 per size, TF-IDF + LR and the best shipped head at `at` rows."""
+    results = json.loads(path.read_text())
+    sizes = sorted({int(s) for entry in results.values() for s in entry["sizes"]})
+    lines = ["| F1 on rows not drawn | " + " | ".join(map(str, sizes)) + f" | TF-IDF + LR ({at}) | shipped ({at}) |",
+             "|---|" + "---|" * (len(sizes) + 2)]
+    for name, entry in results.items():
+        row = entry["sizes"]
+        cells = [f"{row[str(n)]['fitted'][0]:.2f}" if str(n) in row else "" for n in sizes]
+        shipped = max(row[at]["shipped"].items(), key=lambda kv: kv[1][0], default=None)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row[at]['tfidf'][0]:.2f} | "
+                     + (f"{shipped[1][0]:.2f} ({shipped[0]})" if shipped else "none") + " |")
+    return "\n".join(lines)
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")

@@ -3,7 +3,7 @@ heads and TF-IDF + LR, each judged on the rows never drawn.
 
     python experiments/fit_learning_curve.py features   # score every data set once with the int8 graph (cached)
     python experiments/fit_learning_curve.py curve      # draws, fits, figures: docs/fit.json, docs/fit.png
-    python experiments/fit_learning_curve.py table      # docs/fit.md's table, from docs/fit.json
+    python experiments/fit_learning_curve.py table      # docs/fit.md's and README's tables, from docs/fit.json
 
 --shared DIR: the shared data folder beside the project (default ../shared/data); eval-only sets in DIR/eval-only.
 --C-grid: the C values tried per draw (default lec_onnx.fit.CS, the product's grid; docs/fit.md says what ran).
@@ -94,14 +94,14 @@ def main(argv=None) -> int:
     p.add_argument("--C-grid", type=float, nargs="+", dest="Cs", help="C values tried (default: the product's)")
     p.add_argument("--sets", nargs="+", choices=list(SHIPPED), default=list(SHIPPED), help="data sets (curve)")
     args = p.parse_args(argv)
-    from fit_curve_figures import markdown_table, run_curves  # the draws and the figures, beside this file
+    from fit_curve_figures import markdown_table, run_curves, short_table  # the draws and figures, beside this file
     if args.step == "features":
         score_features(args.shared)
     elif args.step == "curve":
         from lec_onnx.fit import CS
         run_curves(CACHE, SIZES, DRAWS, {k: SHIPPED[k] for k in args.sets}, tuple(args.Cs or CS))
     else:
-        print(markdown_table())
+        print(markdown_table() + "\n\n" + short_table())
     return 0
 
 
