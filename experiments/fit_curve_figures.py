@@ -118,7 +118,7 @@ def markdown_table(path: Path = DOCS / "fit.json") -> str:
         for size, row in entry["sizes"].items():
             shipped = ", ".join(f"{t} {f1:.3f} / {auc:.3f}" for t, (f1, auc) in row["shipped"].items()) or "none"
             features = ", ".join(f.replace("features.", "") for f in row["features"])
-            lines.append(f"| {name} | {size} | **{row['fitted'][0]:.3f}** / {row['fitted'][1]:.3f} | "
+            lines.append(f"| {name} | {size} | {row['fitted'][0]:.3f} / {row['fitted'][1]:.3f} | "
                          f"{row['tfidf'][0]:.3f} / {row['tfidf'][1]:.3f} | {shipped} | {features} |")
     return "\n".join(lines)
 
@@ -131,6 +131,8 @@ def short_table(path: Path = DOCS / "fit.json", at: str = "100") -> str:
              "|---|" + "---|" * (len(sizes) + 2)]
     for name, entry in results.items():
         row = entry["sizes"]
+        if at not in row:  # a curve still running
+            continue
         cells = [f"{row[str(n)]['fitted'][0]:.2f}" if str(n) in row else "" for n in sizes]
         shipped = max(row[at]["shipped"].items(), key=lambda kv: kv[1][0], default=None)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {row[at]['tfidf'][0]:.2f} | "
