@@ -2,10 +2,14 @@
 heads and TF-IDF + LR, each judged on the rows never drawn.
 
     python experiments/fit_learning_curve.py features   # score every data set once with the int8 graph (cached)
-    python experiments/fit_learning_curve.py curve      # draws, fits, figures: docs/fit.md's table and plot
+    python experiments/fit_learning_curve.py curve      # draws, fits, figures: docs/fit.json, docs/fit.png
+    python experiments/fit_learning_curve.py table      # docs/fit.md's and README's tables, from docs/fit.json
+
+--shared DIR: the shared data folder beside the project (default ../shared/data); eval-only sets in DIR/eval-only.
+--C-grid: the C values tried per draw (default lec_onnx.fit.CS, the product's grid; docs/fit.md says what ran).
 
 Data sets (eval-only sets are read where they lie, never copied; nothing fitted on them is shipped):
-- toxicchat: /work/shared/data/eval-only/toxicchat.jsonl (content: unsafe vs safe), all 4,995 rows;
+- toxicchat: ../shared/data/eval-only/toxicchat.jsonl (content: unsafe vs safe), all 4,995 rows;
 - sep: SEP, injections in processed data under a system prompt, 3,000 rows drawn at random;
 - hate-not-profanity (a custom policy from data/toxicity.jsonl): flag hate (categories implicit_hate,
   explicit_hate, hate_speech), allow merely offensive language (offensive_language, Davidson) and ordinary
@@ -27,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-EVAL_ONLY = Path("/work/shared/data/eval-only")
+SHARED = ROOT.parent / "shared" / "data"
 CACHE = Path("/tmp/lec-fit-curve")
 SIZES = (10, 20, 50, 100, 200, 500)
 DRAWS = 5
@@ -46,10 +50,10 @@ def capped(rows: list[dict], cap: int = CAP) -> list[dict]:
     return random.Random(0).sample(rows, cap) if len(rows) > cap else rows
 
 
-def datasets() -> dict[str, list[dict]]:
+def datasets(shared: Path = SHARED) -> dict[str, list[dict]]:
     """{name: rows with text, system, y (1 = flag)}."""
-    toxic = read_jsonl(EVAL_ONLY / "toxicchat.jsonl")
-    sep = capped(read_jsonl(EVAL_ONLY / "sep-should-it-be-executed.jsonl"))
+    toxic = read_jsonl(shared / "eval-only" / "toxicchat.jsonl")
+    sep = capped(read_jsonl(shared / "eval-only" / "sep-should-it-be-executed.jsonl"))
     tox = [r for r in read_jsonl(ROOT / "data" / "toxicity.jsonl") if r.get("category") in HATE | ALLOWED_OFFENSIVE]
     safe = [r for r in read_jsonl(ROOT / "data" / "content_safety.jsonl") if r["label"] == "safe"]
     return {
@@ -61,14 +65,14 @@ def datasets() -> dict[str, list[dict]]:
     }
 
 
-def score_features() -> None:
+def score_features(shared: Path = SHARED) -> None:
     """Score each data set's rows once with the shipped int8 graph: per-window features, cached as NPZ."""
     from tqdm import tqdm
 
     from lec_onnx import Classifier
     clf = Classifier.load(threads=1)
     CACHE.mkdir(parents=True, exist_ok=True)
-    for name, rows in datasets().items():
+    for name, rows in datasets(shared).items():
         out = CACHE / f"{name}.npz"
         if out.exists():
             continue
@@ -85,13 +89,19 @@ def score_features() -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["features", "curve"])
+    p.add_argument("step", choices=["features", "curve", "table"])
+    p.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder (default: %(default)s)")
+    p.add_argument("--C-grid", type=float, nargs="+", dest="Cs", help="C values tried (default: the product's)")
+    p.add_argument("--sets", nargs="+", choices=list(SHIPPED), default=list(SHIPPED), help="data sets (curve)")
     args = p.parse_args(argv)
+    from fit_curve_figures import markdown_table, run_curves, short_table  # the draws and figures, beside this file
     if args.step == "features":
-        score_features()
+        score_features(args.shared)
+    elif args.step == "curve":
+        from lec_onnx.fit import CS
+        run_curves(CACHE, SIZES, DRAWS, {k: SHIPPED[k] for k in args.sets}, tuple(args.Cs or CS))
     else:
-        from fit_curve_figures import run_curves  # the draws and the figures, beside this file
-        run_curves(CACHE, SIZES, DRAWS, SHIPPED)
+        print(markdown_table() + "\n\n" + short_table())
     return 0
 
 
