@@ -118,7 +118,12 @@ export class Classifier {
       if (typeof text !== 'string' || !pyStrip(text)) throw new InputError(`text ${i + 1} is empty`);
       const encoded = encodeFitted(this.tokenizer, this.manifest.input_format, wellFormed(text),
         wellFormed(systems[i]), this.maxLength, role, wellFormed(prompts[i]));
-      return { encoded, rows: windows(encoded, this.maxLength, this.stride) };
+      try {
+        return { encoded, rows: windows(encoded, this.maxLength, this.stride) };
+      } catch (e) {
+        if (e instanceof InputError) throw new InputError(`text ${i + 1}: ${e.message}`); // as runtime/classifier.py
+        throw e;
+      }
     });
     const results = [];
     for (const { encoded, rows } of prepared) {
