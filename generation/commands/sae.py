@@ -103,7 +103,7 @@ def harvest(args) -> int:
     from lec_onnx.export.models import load_model
 
     from ..guard import chat_ids, generate
-    from ..sae_train import harvest
+    from ..sae_train import harvest as harvest_layer
     from ..steering_eval import by_length_within, heldout_hashes, normal_hash, read_jsonl, shared_prefix, text_hash
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
@@ -125,8 +125,8 @@ def harvest(args) -> int:
                 answers[i] = g.token_ids
         return [chat_ids(tok, p)[:args.max_length] + list(a or []) for p, a in zip(prompts, answers)]
 
-    meta = harvest(loaded, args.layer, rows, args.out, args.tokens, batch_size=args.batch_size, to_sequences=sequences,
-                   skip=shared_prefix(tok))
+    meta = harvest_layer(loaded, args.layer, rows, args.out, args.tokens, batch_size=args.batch_size,
+                         to_sequences=sequences, skip=shared_prefix(tok))
     print(json.dumps(meta))
     return 0
 
