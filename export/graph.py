@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from lec_onnx.heads import expose_features, head_nodes
+from .heads import expose_features, head_nodes
 
 from .models import FINAL_NORMS, LoadedModel, decoder_layers, hidden_states
 from .pooling import pool
@@ -64,7 +64,7 @@ def export_trunk(trunk: Trunk, path: Path) -> None:
 
 
 def append_heads(model: onnx.ModelProto, tasks: list[str], probes: list[LECProbe]) -> onnx.ModelProto:
-    """Gemm -> Sigmoid (binary, output [1-p, p]) or Softmax per task (lec_onnx.heads); outputs named after the
+    """Gemm -> Sigmoid (binary, output [1-p, p]) or Softmax per task (heads.py); outputs named after the
     tasks."""
     graph = model.graph
     pooled = [o.name for o in graph.output]

@@ -169,13 +169,15 @@ def check(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     # Each command module registers its own subcommands; only argparse runs here, so listing the export and
     # generation commands needs neither torch nor the serve extra (their bodies import those when they run).
-    from . import batch, fit_command, serve
+    from . import batch, serve
+    from .fit import command as fit_command
     from .export import commands as export_commands
     from .generation import commands as generation_commands
     p = argparse.ArgumentParser(prog="lec-onnx", description=(
         "Layer Enhanced Classification: a transformer cut at a middle layer plus logistic heads, as one ONNX graph. "
         "`classify` and `check` need only the runtime; sweep, train, export, panel, generate, sae, steer-eval and "
-        "fetch-models need `pip install lec-onnx[export]`; serve needs [serve], batch --engine ray [ray]."),
+        "fetch-models need `pip install lec-onnx[export]`; fit needs [fit]; serve needs [serve], batch --engine ray "
+        "[ray]."),
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (register_runtime_commands, export_commands.register, generation_commands.register, serve.register,

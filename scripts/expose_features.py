@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from lec_onnx.heads import expose_artifact_features
+from lec_onnx.export.heads import expose_artifact_features
 
 if __name__ == "__main__":
     for folder in sys.argv[1:] or ["artifacts/default"]:

@@ -15,7 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FUNCTION_LINES = 60
 MAX_MODULES_PER_FOLDER = 15
-PACKAGES = {"runtime": "lec_onnx", "export": "lec_onnx.export", "generation": "lec_onnx.generation"}
+PACKAGES = {"runtime": "lec_onnx", "export": "lec_onnx.export", "generation": "lec_onnx.generation",
+            "fit": "lec_onnx.fit"}
+# What the runtime may not import, even lazily: it needs only onnxruntime, tokenizers and numpy (serve and batch
+# add their extras' web and dataframe libraries); fitting and export live in their own packages.
+EXPORT_SIDE_LIBRARIES = {"torch", "transformers", "sklearn", "onnx", "scipy", "safetensors", "matplotlib"}
 ROOT_CLI = "lec_onnx.cli"  # registers every subsystem's commands: the one runtime module that may name them all
 
 
@@ -121,6 +125,16 @@ def test_the_lec_pipeline_and_the_runtime_never_import_the_generating_model_tool
                 for name, targets in graph.items()
                 if not name.startswith("lec_onnx.generation") and name != ROOT_CLI}
     assert not {k: v for k, v in reaching.items() if v}
+
+
+def test_the_runtime_imports_no_library_of_the_export_side():
+    found = []
+    for path in sorted((ROOT / "runtime").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else []
+            found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in EXPORT_SIDE_LIBRARIES]
+    assert not found, found
 
 
 def test_no_module_imports_another_modules_private_names():

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArtifactError, InputError
-from .manifest import INT8_GRAPH, PARITY_ROWS_FILE, ROLES, Task, write_manifest
+from lec_onnx.errors import ArtifactError, InputError
+from lec_onnx.manifest import INT8_GRAPH, PARITY_ROWS_FILE, ROLES, Task, write_manifest
 
 CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # inverse L2 strengths tried (standardised features)
 FOLDS = 5
@@ -218,7 +218,7 @@ def with_head(clf, spec: Task, coef: np.ndarray, intercept: np.ndarray, parity_r
     replaced); it keeps the graph and its parity rows in memory until save()."""
     import onnxruntime as ort
 
-    from .heads import add_fitted_head, graph_bytes, load_graph, remove_head
+    from lec_onnx.export.heads import add_fitted_head, graph_bytes, load_graph, remove_head
     model = load_graph(clf.folder / clf.manifest.graph.int8)
     remove_head(model, spec.output)
     add_fitted_head(model, spec.output, spec.inputs, coef, intercept)
@@ -235,7 +235,7 @@ def with_head(clf, spec: Task, coef: np.ndarray, intercept: np.ndarray, parity_r
 
 
 def _base_parity_rows(clf) -> dict[str, list[dict]]:
-    from .check import read_parity_rows
+    from lec_onnx.check import read_parity_rows
     return read_parity_rows(clf.folder, clf.manifest) if clf.manifest.parity_rows else {}
 
 
@@ -277,7 +277,7 @@ def _write_files(clf, work: Path) -> None:
 
 def _gate_fitted_task(work: Path, manifest, task: str, loader) -> None:
     """Score the fitted task's parity rows with the written graph: its labels must be the fitted model's."""
-    from .check import check_parity
+    from lec_onnx.check import check_parity
     figures = check_parity(loader(work), tasks=[task])[task]
     passed = figures.pop("passed")
     if not passed:

@@ -9,11 +9,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .classifier import Classifier
-from .errors import InputError
-from .fit import FEW_ROWS_PER_CLASS, SELECTION_RULE, labelled_rows, save_artifact
-from .manifest import ROLES
-from .options import requires_extra
+from lec_onnx.classifier import Classifier
+from lec_onnx.errors import InputError
+from lec_onnx.manifest import ROLES
+from lec_onnx.options import requires_extra
+
+from .head import FEW_ROWS_PER_CLASS, SELECTION_RULE, labelled_rows, save_artifact
 
 
 # The packages of the fit extra (pyproject.toml): a missing one is named with its install line.

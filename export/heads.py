@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .errors import ArtifactError
+from lec_onnx.errors import ArtifactError
 
 
 def head_nodes(graph: onnx.GraphProto, task: str, source: str, coef: np.ndarray, intercept: np.ndarray) -> None:
