@@ -41,16 +41,17 @@ def head_sources(model: onnx.ModelProto) -> dict[str, str]:
             if n.op_type == "Gemm" and n.name.startswith("head_")}
 
 
-def expose_features(model: onnx.ModelProto, sources: dict[str, str], width: int) -> None:
-    """Add each pooled state as a graph output named after the feature ({feature name: tensor}). Identity nodes:
-    the computation is unchanged, onnxruntime removes them, and no weight is copied."""
+def expose_features(model: onnx.ModelProto, sources: dict[str, str], width: int | None = None) -> None:
+    """Add each pooled state as a graph output named after the feature ({feature name: tensor}; width: the state's,
+    declared in the output's shape when given). Identity nodes: the computation is unchanged, onnxruntime removes
+    them, and no weight is copied."""
     graph = model.graph
     present = {o.name for o in graph.output}
     for name, tensor in sources.items():
         if name in present:
             continue
         graph.node.append(helper.make_node("Identity", [tensor], [name], name=f"expose_{name}"))
-        graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width]))
+        graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width] if width else None))
 
 
 def remove_head(model: onnx.ModelProto, task: str) -> None:

@@ -258,22 +258,12 @@ def activation_ranges(trunk: Path, feeds: list[dict], skip_first: bool = True,
     """(rmin, rmax) of every weight MatMul's input over the real tokens of the calibration feeds: position 0 of each
     row left out (the attention sink's huge values would set a range that wipes out every other token), then the
     given percentile of |x| per side."""
-    import onnxruntime as ort
+    from .smoothing import real_token_values
     names = _matmul_inputs(trunk)
-    model = onnx.load(str(trunk))
-    known = {o.name for o in model.graph.output}
-    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
-                              for n in names if n not in known)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     values: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for feed in feeds:
-        outs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
-        keep = feed["attention_mask"].astype(bool).copy()
-        if skip_first:
-            keep[np.arange(len(keep)), keep.argmax(1)] = False
+    for feed_values in real_token_values(trunk, feeds, names, skip_first):
         for n in names:
-            x = outs[n]
-            values[n].append(x[keep] if x.shape[:2] == keep.shape else x.reshape(-1, x.shape[-1]))
+            values[n].append(feed_values[n])
     ranges = {}
     for n, parts in values.items():
         x = np.concatenate(parts).ravel()
@@ -318,11 +308,9 @@ def pooled_outputs(graph: Path, feeds: list[dict]) -> list[np.ndarray]:
 def with_pooled_outputs(graph_path: Path) -> bytes:
     """The artifact graph with each head's input (the pooled state: the Gemm node `head_<task>`'s first input)
     added as an output named `pooled:<task>`, serialised for an InferenceSession."""
+    from .heads import expose_features, head_sources
     model = onnx.load(str(graph_path))
-    for node in [n for n in model.graph.node if n.op_type == "Gemm" and n.name.startswith("head_")]:
-        name = f"pooled:{node.name[len('head_'):]}"
-        model.graph.node.append(onnx.helper.make_node("Identity", [node.input[0]], [name], name=name))
-        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    expose_features(model, {f"pooled:{task}": tensor for task, tensor in head_sources(model).items()})
     return model.SerializeToString()
 
 

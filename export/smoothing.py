@@ -133,20 +133,33 @@ def smooth_for_int8(base: torch.nn.Module, feeds: list[dict], alpha: float = 0.5
 
 
 # ---------------------------------------------------------------- any architecture, on the exported graph
-def input_channel_maxima(graph_path, feeds: list[dict], names: list[str]) -> dict[str, np.ndarray]:
-    """Per named tensor, max |x| of every channel (last axis) over the real (unpadded) tokens of the feeds."""
+def real_token_values(graph_path, feeds: list[dict], names: list[str], skip_first: bool = False):
+    """Per feed, {name: the tensor's rows at the real (unpadded) tokens, [tokens, channels]}: the graph run with
+    the named intermediate tensors as outputs. skip_first leaves each row's first real token out (a decoder's
+    attention sink, whose huge values would set every range)."""
     import onnx
     import onnxruntime as ort
     model = onnx.load(str(graph_path))
-    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
+    known = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+                              for n in names if n not in known)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     outputs, inputs = [o.name for o in session.get_outputs()], {i.name for i in session.get_inputs()}
-    maxima = {n: np.zeros(0, np.float32) for n in names}
     for feed in feeds:
         values = dict(zip(outputs, session.run(None, {k: v for k, v in feed.items() if k in inputs})))
-        real = feed["attention_mask"].astype(bool)
+        keep = feed["attention_mask"].astype(bool).copy()
+        if skip_first:
+            keep[np.arange(len(keep)), keep.argmax(1)] = False
+        yield {n: values[n][keep] if values[n].shape[:2] == keep.shape else values[n].reshape(-1, values[n].shape[-1])
+               for n in names}
+
+
+def input_channel_maxima(graph_path, feeds: list[dict], names: list[str]) -> dict[str, np.ndarray]:
+    """Per named tensor, max |x| of every channel (last axis) over the real (unpadded) tokens of the feeds."""
+    maxima = {n: np.zeros(0, np.float32) for n in names}
+    for values in real_token_values(graph_path, feeds, names):
         for n in names:
-            m = np.abs(values[n][real]).max(0)
+            m = np.abs(values[n]).max(0)
             maxima[n] = m if not maxima[n].size else np.maximum(maxima[n], m)
     return maxima
 
