@@ -1,6 +1,6 @@
 # `make probes-default` runs the three stress panels of the shipped default (docs/results.md, about an hour on
 # two cores: the features are cached) and writes its calibrated probes to probes/default/; `make artifact`
-# exports them to artifacts/default (all-mpnet-base-v2 cut at layer 9, block int8, parity-gated). `make candidate`
+# exports them to artifacts/default (all-mpnet-base-v2 cut at layer 9, smooth-token int8, parity-gated). `make candidate`
 # trains the earlier three-task MiniLM recipe (not shipped). The MiniLM default shipped before 2026-12-03 is
 # artifacts/default at commit f76e7a6 (`git show f76e7a6:artifacts/default/model.onnx`), its probes
 # probes/minilm-v1/. All need `pip install .[export]`.
@@ -51,8 +51,8 @@ $(MODEL)/config.json:
 # (docs/results.md; content_safety among layers 8-10, toxicity among 9-10, prompt_injection among 7-10 with plain
 # requests as negatives, ranked by mean held-out-family F1; the trunk is cut at the highest layer a head reads),
 # calibrated, threshold by the family-regret rule (prompt_injection: family-f1); int8 by `--quantize auto`, which
-# keeps the block method on mpnet (smooth-token, 3x faster, misses the gate: toxicity's F1 moves 0.008 and
-# prompt_injection's p99 score error is 0.059; docs/benchmarks.md). The panels leave their probes in probes/default/.
+# keeps smooth-token on mpnet (it passes the gate; 3x faster than the block method it falls back to;
+# docs/benchmarks.md). The panels leave their probes in probes/default/.
 probes-default: $(MPNET)/config.json
 	MODEL=all-mpnet-base-v2 LAYERS="8 9 10" C="0.003 0.01" TASKS=content_safety OUT=build/panel/default experiments/panels.sh
 	MODEL=all-mpnet-base-v2 LAYERS="9 10" C="0.003 0.01" TASKS=toxicity OUT=build/panel/default experiments/panels.sh

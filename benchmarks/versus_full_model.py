@@ -18,6 +18,7 @@ import datetime
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -126,7 +127,9 @@ def long_document(artifacts: list[Path], reps: int) -> list[dict]:
     sentence = "The committee reviewed the budget, the timetable and the letters residents sent about the park. "
     classifiers = {str(a): Classifier.load(a, threads=1) for a in artifacts}
     first = next(iter(classifiers.values()))
-    text = sentence * (LONG_DOCUMENT_TOKENS // len(first.tokenizer.encode(sentence).ids) + 1)
+    text = sentence * (LONG_DOCUMENT_TOKENS // len(first.tokenizer.encode(sentence).ids))
+    while len(first.tokenizer.encode(text).ids) < LONG_DOCUMENT_TOKENS:
+        text += sentence
     tokens = len(first.tokenizer.encode(text).ids)
     ms = median_ms({a: (lambda ids, mask, c=c: c.classify(text)) for a, c in classifiers.items()}, None, None, reps)
     flags = {a: {t: r.flagged for t, r in c.classify(text)[0].items()} for a, c in classifiers.items()}
@@ -152,7 +155,8 @@ def main(argv=None) -> int:
         graphs.update(optimum_graphs(MODEL, Path(work)))
         vocab = json.loads((artifacts[0] / "manifest.json").read_text())["graph"]["vocab_size"]
         rows = latency_table(graphs, args.reps, args.threads, vocab)
-    result = {"command": "python -m benchmarks.versus_full_model " + " ".join(argv or []), "rows": rows,
+    given = sys.argv[1:] if argv is None else argv
+    result = {"command": "python -m benchmarks.versus_full_model " + " ".join(given), "rows": rows,
               "long_document": long_document(artifacts, max(3, args.reps // 3)), "int8_path": cpu_int8_path(),
               "cpu": platform.processor() or platform.machine(), "minutes": round((time.time() - started) / 60, 1),
               "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),

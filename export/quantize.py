@@ -19,9 +19,12 @@ Methods (`lec-onnx export --quantize METHOD`):
     all-mpnet-base-v2 (layers 8-10) the pooled-state error is 0.02, against 0.08 per token and 0.4-0.5 per tensor.
     Needs onnxruntime >= 1.22 (its x86 8-bit kernels).
   - smooth-token: any architecture. SmoothQuant on the exported graph (smoothing.smooth_graph: an explicit
-    per-channel Mul before each group of weight MatMuls, alpha 0.5), then `token` with `s7` weights, the embedding
-    tables int8 per row as in `block`. The U8S8 kernels: on all-mpnet-base-v2 cut at 9, 128 tokens, one thread, a
-    third of `block`'s time, every parity row's score within 0.11 of torch's (p99 0.03-0.05; docs/benchmarks.md).
+    per-channel Mul before each group of weight MatMuls, alpha 0.5), with each input's 16 largest channels taken
+    out of int8 into a small fp32 MatMul (LLM.int8()'s decomposition); the biases corrected for the mean error of
+    rounding the weights (correct_rounding_bias); then `s7` weights, the feed-forward MatMuls' inputs quantised per
+    token and the attention ones per tensor (onnxruntime's fused DynamicQuantizeMatMul), the embedding tables int8
+    per row as in `block`. On all-mpnet-base-v2 cut at 9 (128 tokens, one thread): a third of `block`'s time, as
+    fast as optimum's dynamic int8 of the whole model, p99 score error 0.025-0.035 (docs/benchmarks.md).
     No MatMul is kept in fp32 when it misses the gate: export falls back to another method instead.
   - auto: encoders: smooth-token when it passes the parity gate (the fastest kernels), else the smaller
     pooled-state error of dynamic and block; decoders: dynamic, token, static and block, the one with the smallest
@@ -98,9 +101,10 @@ def quantize_int8(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[st
 
 
 def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
-                       weights: str = "s7", tables_per_row: bool = False) -> None:
-    """quantize_int8, then every activation quantised with one scale per row of its last axis (per token).
-    tables_per_row: the embedding tables int8 with a scale per row (as the block method), not one per table."""
+                       weights: str = "s7", tables_per_row: bool = False, per_token: set[str] | None = None) -> None:
+    """quantize_int8, then every activation (or those named in `per_token`; the others keep one scale per tensor)
+    quantised with one scale per row of its last axis (per token). tables_per_row: the embedding tables int8 with
+    a scale per row (as the block method), not one per table."""
     if tables_per_row:
         model = onnx.load(str(src))
         _per_row_embeddings(model.graph)
@@ -108,7 +112,7 @@ def quantize_per_token(src: Path, dst: Path, keep_fp32: list[str] = (), only: li
         onnx.save(model, str(src))
     quantize_int8(src, dst, keep_fp32, only, weights, tables=not tables_per_row)
     model = onnx.load(str(dst))
-    _per_token_activations(model.graph)
+    _per_token_activations(model.graph, per_token)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(dst))
@@ -122,8 +126,76 @@ def quantize_smooth_token(src: Path, dst: Path, feeds: list[dict], weights: str 
                          "--parity-data")
     smoothed = dst.with_name(f"{dst.stem}.smoothed.onnx")
     done = smooth_graph(src, smoothed, feeds)
-    quantize_per_token(smoothed, dst, weights=weights, tables_per_row=True)
+    if weights == "s7":
+        done["rounding_bias_corrected"] = correct_rounding_bias(smoothed, feeds, done["fp32_matmuls"])
+    per_token = feed_forward_inputs(smoothed, done["fp32_matmuls"])
+    quantize_per_token(smoothed, dst, keep_fp32=done["fp32_matmuls"], weights=weights, tables_per_row=True,
+                       per_token=per_token)
+    done["per_token_inputs"] = len(per_token)
     return done
+
+
+def feed_forward_inputs(graph_path: Path, skip: list[str] = ()) -> set[str]:
+    """The inputs of the widest weight MatMuls (a weight dimension above the narrowest layer's widest: the
+    feed-forward up and down projections, not q/k/v/o). smooth-token quantises these per token and the rest per
+    tensor: attention inputs lose nothing per tensor after smoothing (on all-mpnet-base-v2 their int8 error was
+    the same either way), and a per-tensor input runs onnxruntime's fused DynamicQuantizeMatMul instead of six
+    extra ops."""
+    graph = onnx.load(str(graph_path), load_external_data=False).graph
+    dims = {i.name: tuple(i.dims) for i in graph.initializer}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in dims and n.name not in skip]
+    narrowest = min(max(dims[n.input[1]]) for n in matmuls)
+    return {n.input[0] for n in matmuls if max(dims[n.input[1]]) > narrowest}
+
+
+def correct_rounding_bias(graph_path: Path, feeds: list[dict], skip: list[str] = ()) -> int:
+    """Bias correction for s7 weights: each weight MatMul's bias (the first Add after it with a stored operand)
+    loses mean(x) (Q(W) - W), the mean output error that rounding the weights to the s7 grid (per output column,
+    max |w| / 64) adds over the calibration tokens; the graph is rewritten in place. Returns the count corrected."""
+    from onnx import numpy_helper
+    from .smoothing import real_token_values
+    model = onnx.load(str(graph_path))
+    graph = model.graph
+    stored = {i.name: i for i in graph.initializer}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in stored and n.name not in skip]
+    names = sorted({n.input[0] for n in matmuls})
+    sums, tokens = dict.fromkeys(names, 0.0), 0
+    for values in real_token_values(graph_path, feeds, names):
+        sums = {n: sums[n] + values[n].astype(np.float64).sum(0) for n in names}
+        tokens += len(values[names[0]])
+    corrected = 0
+    for matmul in matmuls:
+        bias = _bias_after(graph, matmul, stored)
+        if bias is None:
+            continue
+        w = numpy_helper.to_array(stored[matmul.input[1]]).astype(np.float64)
+        step = np.abs(w).max(0) / 64
+        step[step == 0] = 1.0
+        error = np.round(w / step) * step - w
+        b = numpy_helper.to_array(stored[bias]) - (sums[matmul.input[0]] / tokens) @ error
+        stored[bias].CopyFrom(numpy_helper.from_array(b.astype(np.float32), bias))
+        corrected += 1
+    onnx.save(model, str(graph_path))
+    return corrected
+
+
+def _bias_after(graph: onnx.GraphProto, matmul, stored: dict) -> str | None:
+    """The stored operand of the first Add after `matmul` that has one, following a chain of Adds that each have
+    one reader (the outlier part's Add comes between a MatMul and its bias), made that Add's own (a copy when the
+    exporter shared it among equal biases); None when there is no such Add."""
+    from .graph import own_initializer
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    out = matmul.output[0]
+    while len(readers.get(out, [])) == 1 and readers[out][0].op_type == "Add":
+        add = readers[out][0]
+        bias = next((i for i in add.input if i in stored), None)
+        if bias is not None:
+            return own_initializer(graph, add, bias, stored, readers)
+        out = add.output[0]
+    return None
 
 
 def quantize_blockwise(src: Path, dst: Path, keep_fp32: list[str] = (), only: list[str] | None = None,
@@ -176,7 +248,7 @@ def _per_row_embeddings(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(kept)
 
 
-def _per_token_activations(graph: onnx.GraphProto) -> None:
+def _per_token_activations(graph: onnx.GraphProto, inputs: set[str] | None = None, levels: int = 127) -> None:
     """Replace each DynamicQuantizeLinear(x) -> (q, scale, zero point) by q = round(x / s) + 128 with s = max|x| / 127
     over x's last axis (shape [..., 1]) and the zero point 128: symmetric, so one scalar zero point serves every
     row (MatMulInteger takes a scalar one for its first input). The rounding is one QuantizeLinear per axis over x
@@ -184,13 +256,13 @@ def _per_token_activations(graph: onnx.GraphProto) -> None:
     quantiser's scale output becomes 1, and the row scale multiplies each MatMul's float result in a Mul of its
     own, before any bias is added (_scale_rows_after_rescale)."""
     from onnx import helper, numpy_helper
-    constants = {"pt.levels": np.array(127.0, np.float32), "pt.tiny": np.array(1e-12, np.float32),
-                 "pt.last_axis": np.array([-1], np.int64), "pt.zero_point": np.array(128, np.uint8),
+    constants = {"pt.levels": np.array(levels, np.float32), "pt.tiny": np.array(1e-12, np.float32),
+                 "pt.last_axis": np.array([-1], np.int64), "pt.zero_point": np.array(levels + 1, np.uint8),
                  "pt.one": np.array(1.0, np.float32)}
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
     row_scale, nodes = {}, []
     for node in graph.node:
-        if node.op_type != "DynamicQuantizeLinear":
+        if node.op_type != "DynamicQuantizeLinear" or (inputs is not None and node.input[0] not in inputs):
             nodes.append(node)
             continue
         (x,), (q, scale, zero_point), p = node.input, node.output, node.name
@@ -360,7 +432,9 @@ def quantize_trunk(trunk: Path, out: Path, method: str, calibration: list[dict],
     per_token = "uint8, per token (symmetric, zero point 128), computed per run"
     activations = {"static": f"uint8, per tensor, static ranges (first token left out, {STATIC_PERCENTILE} "
                              "percentile)", "token": per_token,
-                   "smooth-token": per_token + ", after a per-channel smoothing Mul",
+                   "smooth-token": "uint8, computed per run after a per-channel smoothing Mul: the feed-forward "
+                                   "MatMuls' inputs per token (symmetric, zero point 128), the others per tensor; "
+                                   "each input's outlier channels in fp32",
                    "block": f"int8, per block of {BLOCK_SIZE} channels of a token, computed per run"}
     stored = f"uint8, per block of {BLOCK_SIZE} input channels" if kept == "block" else WEIGHT_FORMATS[weights]
     return {"method": ("smooth+" if folded else "") + kept, "weights": stored,

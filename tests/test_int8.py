@@ -360,6 +360,11 @@ def test_graph_smoothing_keeps_the_fp32_function_and_flattens_the_matmul_inputs(
     assert done["scaled_inputs"] == 1  # q and k share one Mul
     model = onnx.load(tmp_path / "smooth.onnx")
     assert [n.op_type for n in model.graph.node].count("Mul") == 1
+    # the largest channels (an eighth of 32) go around int8 in fp32: one Gather, a MatMul and an Add per reader
+    outliers = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer
+                                               if i.name == "ln.outlier_channels"))
+    assert len(outliers) == d // 8 and 3 in outliers
+    assert sorted(done["fp32_matmuls"]) == ["k.outliers", "q.outliers"]
     import onnxruntime as ort
     before = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     after = ort.InferenceSession(str(tmp_path / "smooth.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})
@@ -376,6 +381,11 @@ def test_auto_keeps_smooth_token_on_an_encoder_when_it_passes_the_gate(encoder_a
     q = manifest["graph"]["quantization"]
     assert q["method"] == "smooth-token" and q["weights"].startswith("int8 within -64..64")
     assert q["smoothing"]["alpha"] == 0.5 and q["smoothing"]["scaled_inputs"] > 0
+    # outlier channels around int8 (an fp32 MatMul per weight MatMul), biases corrected, feed-forward per token
+    graph = onnx.load(str(encoder_artifact[0] / "model.onnx"))
+    fp32 = {n.name for n in graph.graph.node if n.op_type == "MatMul"}
+    assert q["smoothing"]["fp32_matmuls"] and set(q["smoothing"]["fp32_matmuls"]) <= fp32
+    assert q["smoothing"]["rounding_bias_corrected"] > 0 and q["smoothing"]["per_token_inputs"] > 0
     assert all(p["passed"] for p in manifest["parity"].values())
 
 
@@ -422,3 +432,100 @@ def test_the_gate_margin_of_a_multi_class_task_is_half_the_gap_of_its_top_two_la
                 pooling="mean")
     probs = np.array([[0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
     np.testing.assert_allclose(decision_margin(probs, task), [0.1, 0.005])
+
+
+def _post_ln_block(tmp_path, rng, d=16):
+    """x -> MatMul -> +bias -> GELU (as torch's exporter writes it) -> MatMul -> +bias -> +x -> LayerNormalization:
+    a BERT/MPNet feed-forward block with its residual sum."""
+    from onnx import TensorProto, helper, numpy_helper
+    constants = {"w1": rng.normal(0, 0.3, (d, 2 * d)), "b1": rng.normal(0, 0.1, 2 * d),
+                 "w2": rng.normal(0, 0.3, (2 * d, d)), "b2": rng.normal(0, 0.1, d), "gamma": rng.normal(1, 0.1, d),
+                 "beta": rng.normal(0, 0.1, d), "sqrt2": np.array(np.sqrt(2)), "one": np.array(1.0),
+                 "half": np.array(0.5)}
+    stored = [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in constants.items()]
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h0"]), helper.make_node("Add", ["h0", "b1"], ["h"]),
+             helper.make_node("Div", ["h", "sqrt2"], ["h_s"]), helper.make_node("Erf", ["h_s"], ["erf"]),
+             helper.make_node("Add", ["erf", "one"], ["erf1"]), helper.make_node("Mul", ["half", "erf1"], ["half_erf"]),
+             helper.make_node("Mul", ["h", "half_erf"], ["gelu"]), helper.make_node("MatMul", ["gelu", "w2"], ["o0"]),
+             helper.make_node("Add", ["o0", "b2"], ["o"]), helper.make_node("Add", ["o", "x"], ["sum"]),
+             helper.make_node("LayerNormalization", ["sum", "gamma", "beta"], ["y"], axis=-1)]
+    shape = ["batch", "sequence", d]  # named dimensions, as the exporter writes them (fusions compare shapes)
+    graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], stored)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_residual_sums_and_gelu_are_rewritten_for_onnxruntimes_fast_kernels(tmp_path):
+    """graph.residual_sums_unfused / gelu_in_fusable_order: the same function (the sign folded into the last
+    MatMul's weight and bias; the product by 0.5 moved), onnxruntime then builds no SkipLayerNormalization (its
+    slow CPU kernel) and does fuse the GELU."""
+    import onnxruntime as ort
+    from lec_onnx.export.graph import gelu_in_fusable_order, residual_sums_unfused
+    rng = np.random.default_rng(0)
+    model = _post_ln_block(tmp_path, rng)
+    x = rng.normal(0, 1, (1, 7, 16)).astype(np.float32)
+
+    def run_and_optimise(m, name):
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"{name}.optimised.onnx")
+        out = ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+        return out, [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    before, fused_before = run_and_optimise(model, "before")
+    assert "SkipLayerNormalization" in fused_before and "Erf" in fused_before  # what the rewrite is for
+    assert residual_sums_unfused(model.graph) == 1 and gelu_in_fusable_order(model.graph) == 1
+    assert "Neg" not in [n.op_type for n in model.graph.node]  # folded into w2 and b2
+    after, fused_after = run_and_optimise(model, "after")
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+    assert "SkipLayerNormalization" not in fused_after and "LayerNormalization" in fused_after
+    assert "Erf" not in fused_after and any("Gelu" in op for op in fused_after)
+
+
+def _matmul_bias_graph(path, w, b, name="x"):
+    from onnx import TensorProto, helper, numpy_helper
+    nodes = [helper.make_node("MatMul", [name, "W"], ["xw"], name="proj"), helper.make_node("Add", ["xw", "b"], ["y"])]
+    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, None, len(w)])]
+    graph = helper.make_graph(nodes, "proj", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+
+
+def test_rounding_bias_correction_removes_the_mean_error_of_s7_weights(tmp_path):
+    """quantize.correct_rounding_bias: with inputs of non-zero mean, rounding W to the s7 grid shifts every output
+    by mean(x) (Q(W) - W); the corrected bias cancels that shift on the calibration tokens (the rest is noise)."""
+    from lec_onnx.export.quantize import correct_rounding_bias
+    rng = np.random.default_rng(1)
+    w = rng.normal(0, 0.2, (24, 8)).astype(np.float32)
+    w[5, :] *= 20  # a row that sets every column's scale: the other rows round coarsely
+    b = rng.normal(0, 0.1, 8).astype(np.float32)
+    _matmul_bias_graph(tmp_path / "proj.onnx", w, b)
+    x = (rng.normal(0, 1, (1, 400, 24)) + 2.0).astype(np.float32)
+    feeds = [{"x": x, "attention_mask": np.ones((1, 400), np.int64)}]
+    assert correct_rounding_bias(tmp_path / "proj.onnx", feeds) == 1
+    b_new = onnx.numpy_helper.to_array(next(i for i in onnx.load(tmp_path / "proj.onnx").graph.initializer
+                                            if i.name == "b"))
+    step = np.abs(w).max(0) / 64
+    w_q = np.round(w / step) * step
+    exact, rounded, corrected = (x[0] @ w + b).mean(0), (x[0] @ w_q + b).mean(0), (x[0] @ w_q + b_new).mean(0)
+    assert np.abs(rounded - exact).max() > 1e-3  # the shift is there to remove
+    np.testing.assert_allclose(corrected, exact, atol=1e-4)
+
+
+def test_smooth_token_quantises_the_feed_forward_inputs_per_token_and_the_rest_per_tensor(tmp_path):
+    """quantize.feed_forward_inputs: the inputs of the widest MatMuls (an FFN's up and down projections), not those
+    of the square attention projections."""
+    from onnx import TensorProto, helper, numpy_helper
+    from lec_onnx.export.quantize import feed_forward_inputs
+    rng = np.random.default_rng(2)
+    shapes = {"Wo": (16, 16), "Wup": (16, 64), "Wdown": (64, 16)}
+    nodes = [helper.make_node("MatMul", ["x", "Wo"], ["o"], name="o"),
+             helper.make_node("MatMul", ["o", "Wup"], ["up"], name="up"),
+             helper.make_node("Relu", ["up"], ["act"]),
+             helper.make_node("MatMul", ["act", "Wdown"], ["y"], name="down")]
+    graph = helper.make_graph(nodes, "ffn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n)
+                               for n, s in shapes.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "ffn.onnx")
+    assert feed_forward_inputs(tmp_path / "ffn.onnx") == {"o", "act"}
+    assert feed_forward_inputs(tmp_path / "ffn.onnx", skip=["up"]) == {"act"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lec_onnx import Classifier
-from lec_onnx.check import check_parity, cpu_int8_path
+from lec_onnx.check import check_parity, cpu_int8_path, passes
 from lec_onnx.classifier import default_artifact
 from lec_onnx.cli import main
 from lec_onnx.manifest import read_manifest
@@ -71,7 +71,9 @@ def test_everyday_messages_to_a_support_bot_are_not_flagged(clf):
 def test_the_shipped_manifest_passed_its_parity_gate():
     _, manifest = read_manifest(default_artifact())
     assert {"content_safety", "prompt_injection"} <= set(manifest.tasks)
-    assert all(p["passed"] and p["int8"]["label_agreement"] >= 0.995 for p in manifest.parity.values())
+    # export's gate, with its margin for other CPUs (check.passes; plain agreement over all rows counts how crowded
+    # the threshold is: runtime/check.py)
+    assert all(p["passed"] and passes(p["int8"], margin=True) for p in manifest.parity.values())
 
 
 def test_the_shipped_artifact_passes_its_parity_gate_on_this_cpu(clf):
