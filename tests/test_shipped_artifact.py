@@ -50,7 +50,7 @@ def test_the_readme_examples_are_flagged_for_the_task_they_show(capsys):
 
 SYSTEM_PROMPT_GAP = pytest.mark.xfail(strict=True, reason=(
     "known gap (README 'Limits'): under a short system prompt like ACME's, short support messages drift up to the "
-    "prompt-injection threshold and one of 14 is flagged ('My ACME order has not arrived yet.' 0.40). "
+    "prompt-injection threshold and one of 14 is flagged ('My ACME order has not arrived yet.' 0.42). "
     "strict: this fails loudly once it is fixed"))
 
 
