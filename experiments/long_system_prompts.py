@@ -78,7 +78,8 @@ def main() -> None:
         f"manifest; the system prompt is cut in its middle to leave the text half a window).\n\n{table}\n\n"
         "Read: attacks stay caught and ranked above ordinary messages (AUC) however long the system prompt, but "
         "ordinary messages are flagged more often under any system prompt: the probe still takes the presence of "
-        "a system prompt as a cue (README, Limits).\n")
+        "a system prompt as a cue (README, Limits). The figures before 2026-12-07 were of an earlier default "
+        "(ordinary messages flagged 25-47% under a system prompt, AUC 0.93-0.94).\n")
 
 
 if __name__ == "__main__":
