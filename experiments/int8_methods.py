@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from old_vs_new import TASK_DATA  # experiments/ is on the path when this script runs
+
 from lec_onnx.export.panel import read_set, row_metrics
 from lec_onnx.export.probe import HARMLESS_LABELS
 
-EVAL_SETS = {"content_safety": ["oktest", "toxicchat"],  # experiments/old_vs_new.py's TASK_DATA
-             "toxicity": ["toxicchat", "ethos", "decodingtrust-toxicity", "decodingtrust-stereotype"],
-             "prompt_injection": ["sep-should-it-be-executed", "toxicchat-jailbreak"]}
+EVAL_SETS = {task: evals for task, (_, _, evals, _, _) in TASK_DATA.items()}  # old_vs_new's evaluation-only sets
 
 
 def scores(artifact: str, texts: list[str], systems: list) -> tuple[dict[str, np.ndarray], dict[str, float]]:

@@ -75,10 +75,7 @@ def residual_sums_unfused(graph: onnx.GraphProto) -> int:
     on all-mpnet-base-v2 cut at 9 that was a fifth of the int8 graph's time. A Sub is not fused. Returns the
     number of sums rewritten."""
     producer = {o: n for n in graph.node for o in n.output}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = readers_of(graph)
     stored = {i.name: i for i in graph.initializer}
     nodes, rewritten = [], 0
     for node in graph.node:
@@ -138,6 +135,21 @@ def _negate_branch(graph: onnx.GraphProto, add, producer: dict, stored: dict, re
     for name in (matmul.input[1], own_initializer(graph, add, bias, stored, readers)):
         stored[name].CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(stored[name]), name))
     return add.output[0]
+
+
+def readers_of(graph: onnx.GraphProto) -> dict[str, list]:
+    """{tensor name: the nodes that read it}."""
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
+
+
+def weight_matmul_nodes(graph: onnx.GraphProto) -> list:
+    """The MatMul nodes that multiply by a stored weight: the ones int8 quantisation and smoothing touch."""
+    stored = {i.name for i in graph.initializer}
+    return [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in stored]
 
 
 def own_initializer(graph: onnx.GraphProto, node, name: str, stored: dict, readers: dict) -> str:

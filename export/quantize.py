@@ -67,6 +67,7 @@ SMOOTH_ALPHA = 0.5  # clip the rare extreme activation of a calibration set (per
 BLOCK_SIZE = 32  # input channels per scale of the block method (weights and activations alike)
 # per-channel weight formats of dynamic, token and static, fastest first (both exact on every CPU: module docstring)
 WEIGHT_FORMATS = {"s7": "int8 within -64..64, per output channel", "u8": "uint8, per output channel"}
+S7_LEVELS = 64  # s7 codes: round(w / step) within -64..64, step = max |w| / 64 per output column (reduce_range)
 
 
 def _weights(weights: str) -> dict:
@@ -141,9 +142,10 @@ def feed_forward_inputs(graph_path: Path, skip: list[str] = ()) -> set[str]:
     tensor: attention inputs lose nothing per tensor after smoothing (on all-mpnet-base-v2 their int8 error was
     the same either way), and a per-tensor input runs onnxruntime's fused DynamicQuantizeMatMul instead of six
     extra ops."""
+    from .graph import weight_matmul_nodes
     graph = onnx.load(str(graph_path), load_external_data=False).graph
     dims = {i.name: tuple(i.dims) for i in graph.initializer}
-    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in dims and n.name not in skip]
+    matmuls = [n for n in weight_matmul_nodes(graph) if n.name not in skip]
     narrowest = min(max(dims[n.input[1]]) for n in matmuls)
     return {n.input[0] for n in matmuls if max(dims[n.input[1]]) > narrowest}
 
@@ -151,13 +153,15 @@ def feed_forward_inputs(graph_path: Path, skip: list[str] = ()) -> set[str]:
 def correct_rounding_bias(graph_path: Path, feeds: list[dict], skip: list[str] = ()) -> int:
     """Bias correction for s7 weights: each weight MatMul's bias (the first Add after it with a stored operand)
     loses mean(x) (Q(W) - W), the mean output error that rounding the weights to the s7 grid (per output column,
-    max |w| / 64) adds over the calibration tokens; the graph is rewritten in place. Returns the count corrected."""
+    max |w| / S7_LEVELS) adds over the calibration tokens; the graph is rewritten in place. Returns the count
+    corrected."""
     from onnx import numpy_helper
+    from .graph import readers_of, weight_matmul_nodes
     from .smoothing import real_token_values
     model = onnx.load(str(graph_path))
     graph = model.graph
-    stored = {i.name: i for i in graph.initializer}
-    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in stored and n.name not in skip]
+    stored, readers = {i.name: i for i in graph.initializer}, readers_of(graph)
+    matmuls = [n for n in weight_matmul_nodes(graph) if n.name not in skip]
     names = sorted({n.input[0] for n in matmuls})
     sums, tokens = dict.fromkeys(names, 0.0), 0
     for values in real_token_values(graph_path, feeds, names):
@@ -165,11 +169,11 @@ def correct_rounding_bias(graph_path: Path, feeds: list[dict], skip: list[str] =
         tokens += len(values[names[0]])
     corrected = 0
     for matmul in matmuls:
-        bias = _bias_after(graph, matmul, stored)
+        bias = _bias_after(graph, matmul, stored, readers)
         if bias is None:
             continue
         w = numpy_helper.to_array(stored[matmul.input[1]]).astype(np.float64)
-        step = np.abs(w).max(0) / 64
+        step = np.abs(w).max(0) / S7_LEVELS
         step[step == 0] = 1.0
         error = np.round(w / step) * step - w
         b = numpy_helper.to_array(stored[bias]) - (sums[matmul.input[0]] / tokens) @ error
@@ -179,15 +183,11 @@ def correct_rounding_bias(graph_path: Path, feeds: list[dict], skip: list[str] =
     return corrected
 
 
-def _bias_after(graph: onnx.GraphProto, matmul, stored: dict) -> str | None:
+def _bias_after(graph: onnx.GraphProto, matmul, stored: dict, readers: dict) -> str | None:
     """The stored operand of the first Add after `matmul` that has one, following a chain of Adds that each have
     one reader (the outlier part's Add comes between a MatMul and its bias), made that Add's own (a copy when the
     exporter shared it among equal biases); None when there is no such Add."""
     from .graph import own_initializer
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
     out = matmul.output[0]
     while len(readers.get(out, [])) == 1 and readers[out][0].op_type == "Add":
         add = readers[out][0]
@@ -248,16 +248,17 @@ def _per_row_embeddings(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(kept)
 
 
-def _per_token_activations(graph: onnx.GraphProto, inputs: set[str] | None = None, levels: int = 127) -> None:
-    """Replace each DynamicQuantizeLinear(x) -> (q, scale, zero point) by q = round(x / s) + 128 with s = max|x| / 127
-    over x's last axis (shape [..., 1]) and the zero point 128: symmetric, so one scalar zero point serves every
+def _per_token_activations(graph: onnx.GraphProto, inputs: set[str] | None = None) -> None:
+    """Replace each DynamicQuantizeLinear(x) (or those of the x named in `inputs`; the others keep one scale per
+    tensor) -> (q, scale, zero point) by q = round(x / s) + 128 with s = max|x| / 127 over x's last axis
+    (shape [..., 1]) and the zero point 128: symmetric, so one scalar zero point serves every
     row (MatMulInteger takes a scalar one for its first input). The rounding is one QuantizeLinear per axis over x
     flattened to rows (one pass; the same codes as Div -> Round -> Add -> Cast at a third of the time). The
     quantiser's scale output becomes 1, and the row scale multiplies each MatMul's float result in a Mul of its
     own, before any bias is added (_scale_rows_after_rescale)."""
     from onnx import helper, numpy_helper
-    constants = {"pt.levels": np.array(levels, np.float32), "pt.tiny": np.array(1e-12, np.float32),
-                 "pt.last_axis": np.array([-1], np.int64), "pt.zero_point": np.array(levels + 1, np.uint8),
+    constants = {"pt.levels": np.array(127.0, np.float32), "pt.tiny": np.array(1e-12, np.float32),
+                 "pt.last_axis": np.array([-1], np.int64), "pt.zero_point": np.array(128, np.uint8),
                  "pt.one": np.array(1.0, np.float32)}
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
     row_scale, nodes = {}, []
@@ -314,15 +315,13 @@ def _scale_rows_after_rescale(nodes: list, row_scale: dict[str, str]) -> list:
 
 def weight_matmuls(graph_path: Path) -> list[str]:
     """Names of the MatMul nodes that multiply by a stored weight (the ones int8 quantisation touches)."""
-    graph = onnx.load(str(graph_path), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
-    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    from .graph import weight_matmul_nodes
+    return [n.name for n in weight_matmul_nodes(onnx.load(str(graph_path), load_external_data=False).graph)]
 
 
 def _matmul_inputs(graph_path: Path) -> list[str]:
-    graph = onnx.load(str(graph_path), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
-    return sorted({n.input[0] for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights})
+    from .graph import weight_matmul_nodes
+    return sorted({n.input[0] for n in weight_matmul_nodes(onnx.load(str(graph_path), load_external_data=False).graph)})
 
 
 def activation_ranges(trunk: Path, feeds: list[dict], skip_first: bool = True,

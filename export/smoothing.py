@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .graph import weight_matmul_nodes
 from .models import decoder_layers
 
 GRAPH_OUTLIER_CHANNELS = 16  # smooth_graph: channels per tensor kept out of int8 (fp32); on all-mpnet-base-v2 cut at
@@ -182,10 +183,9 @@ def smooth_graph(src, dst, feeds: list[dict], alpha: float = GRAPH_SMOOTH_ALPHA,
     model = onnx.load(str(src))
     graph = model.graph
     weights = {i.name: i for i in graph.initializer}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        if node.op_type == "MatMul" and node.input[1] in weights:
-            readers.setdefault(node.input[0], []).append(node)
+    readers: dict[str, list] = {}  # input -> the weight MatMuls reading it: one smoothing group
+    for node in weight_matmul_nodes(graph):
+        readers.setdefault(node.input[0], []).append(node)
     maxima = input_channel_maxima(src, feeds, list(readers))
     before, after, fp32 = {}, {}, []
     for x, matmuls in readers.items():
