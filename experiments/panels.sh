@@ -3,7 +3,7 @@
 # ~/.cache/lec-onnx/features), and the calibrated probes of the chosen configurations:
 #   MODEL=all-mpnet-base-v2 LAYERS="8 9 10" experiments/panels.sh    # the candidate's panels (make candidate-mpnet)
 #   MODEL=all-MiniLM-L6-v2 LAYERS="4 5 6" C="0.01" OUT=build/panel/minilm experiments/panels.sh
-# TASKS picks tasks (default: all three), RULE the threshold rule (default family-regret: the threshold at
+# TASKS picks tasks (default: the shipped four; system_policy_disguises holds out disguises instead of operators), RULE the threshold rule (default family-regret: the threshold at
 # which no held-out family falls far below its own best F1), RANK what picks the configuration (auc: mean
 # held-out-family AUC, the default; f1: mean held-out-family F1 at the threshold). Every configuration costs one probe fit per
 # held-out family.
@@ -12,7 +12,7 @@ MODEL=${MODEL:-all-mpnet-base-v2}
 M=$HOME/.cache/lec-onnx/models/$MODEL
 OUT=${OUT:-build/panel/mpnet}
 E=${E:-../shared/data/eval-only}
-TASKS=${TASKS:-content_safety toxicity prompt_injection}
+TASKS=${TASKS:-content_safety toxicity prompt_injection system_policy}
 GRID=""; for l in ${LAYERS:-6 8 9 10 11 12}; do GRID="$GRID --layer $l"; done
 for c in ${C:-0.003 0.01 0.03}; do GRID="$GRID --C-grid $c"; done
 COMMON="-m $M --max-length 256 --threads 1 --heldout data/heldout-sha256.txt --threshold-rule ${RULE:-family-regret} --rank-by ${RANK:-auc} $GRID"
@@ -37,6 +37,21 @@ prompt_injection)
     --negative-data data/content_safety.jsonl $PLAIN \
     --eval-data $E/sep-should-it-be-executed.jsonl --eval-data $E/toxicchat-jailbreak.jsonl \
     --pooling text-mean --pooling mean -o $OUT/prompt_injection --probe-out $OUT/prompt_injection.json ;;
+system_policy|system_policy_disguises)
+  # families: groups of operators (new system prompts, new forbidden topics), or with system_policy_disguises the
+  # disguise each request hides behind (the same rows, `source` rewritten from `category`). Ordinary requests,
+  # harmless role-play and operators' own customers' messages join as negatives, and plain harmful requests
+  # with no system prompt (nothing forbids them: content_safety's question)
+  NEG=""; for s in role-play-requests tau2-support-scenarios spikee-finance-benign chatterbot-corpus alpaca-seed \
+    bigbench-intent mt-bench certified-llm-safety advbench harmbench do-not-answer; do NEG="$NEG --negative-source $s"; done
+  SP=data/system_policy.jsonl
+  if [ $task = system_policy_disguises ]; then
+    mkdir -p $OUT; SP=$OUT/system_policy_by_disguise.jsonl
+    python -c "import json,sys; [print(json.dumps(dict(r, source='disguise/' + r['category'].split('/')[0]))) for r in map(json.loads, open(sys.argv[1]))]" data/system_policy.jsonl > $SP
+  fi
+  lec panel $COMMON --cap 300 --task system_policy --roles prompt -d $SP --negative-data data/prompt_injection.jsonl \
+    --negative-data data/content_safety.jsonl $NEG --pooling text-mean --pooling mean \
+    -o $OUT/$task --probe-out $OUT/$task.json ;;
 esac; done
 # MIX=1: data-mix variants of content_safety at LAYER (docs/results.md, "Data mix"): excluded sources are scored,
 # not trained on

