@@ -464,28 +464,27 @@ def calibration_feeds(files: list[str], tokenizer, input_format: InputFormat, ma
                       rows: int = CALIBRATION_ROWS, skip: int = 0) -> list[dict]:
     """Batch-of-1 feeds (the first window) of `rows` random rows of the *training* split of the probes' data:
     never the test rows the parity gate scores on. The rows come from each file in turn (one task's data each):
-    drawn from the pooled rows, a small task's inputs (system_policy's long restrictive system prompts, 2% of the
-    rows) were almost absent, and the smoothing scales and the heads' bias shift fitted the other tasks' inputs
-    (its int8 scores sat 0.12 logit off on its own rows). `skip` leaves out the first rows of the (seeded) draw:
-    the benchmark measures on rows the calibration did not see."""
+    drawn from the pooled rows, the largest file (prompt_injection's, half of all rows) set the smoothing scales
+    and the heads' bias shift; in turn, every task's kind of input counts (the default's re-export of 2026-12-07:
+    OKTest and DecodingTrust stereotypes through int8 moved from 0.007-0.012 F1 off torch's to within 0.004).
+    `skip` leaves out the first rows of the (seeded) draw: the benchmark measures on rows the calibration did not
+    see."""
     from .sweep import prepare_data, split_indices
     draws = []
     for path in dict.fromkeys(files):  # a file named twice (one per probe) is one task's data
         data = prepare_data([path])
         train, _ = split_indices(data)
-        draws.append((data, iter(np.random.default_rng(0).permutation(train))))
+        draws.append((data, iter(np.random.default_rng(0).permutation(train).tolist())))
+    picked = []  # (data, row) in turn from each file, until the files run out
+    while draws and len(picked) < skip + rows:
+        turn = [(data, next(order, None)) for data, order in draws]
+        draws = [d for d, (_, i) in zip(draws, turn) if i is not None]
+        picked += [(data, i) for data, i in turn if i is not None]
     feeds = []
-    while draws and len(feeds) < skip + rows:
-        for data, order in list(draws):
-            i = next(order, None)
-            if i is None:  # this file is used up: the others go on
-                draws.remove((data, order))
-                continue
-            encoded = encode_fitted(tokenizer, input_format, data.text[i], data.system[i], max_length)
-            feeds.append(model_inputs(windows(encoded, max_length, 0)[:1], inputs))
-            if len(feeds) == skip + rows:
-                break
-    return feeds[skip:]
+    for data, i in picked[skip:skip + rows]:
+        encoded = encode_fitted(tokenizer, input_format, data.text[i], data.system[i], max_length)
+        feeds.append(model_inputs(windows(encoded, max_length, 0)[:1], inputs))
+    return feeds
 
 
 def rank_by_int8_error(trunk: Path, feeds: list[dict], work: Path, method: str = "dynamic",

@@ -24,7 +24,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from conftest import MAX_LENGTH, make_decoder, sentences
+from conftest import MAX_LENGTH, make_decoder, sentences, write_jsonl
 from lec_onnx import InputError
 from lec_onnx.inputs import encode_fitted, model_inputs, windows
 from lec_onnx.manifest import InputFormat
@@ -529,3 +529,23 @@ def test_smooth_token_quantises_the_feed_forward_inputs_per_token_and_the_rest_p
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "ffn.onnx")
     assert feed_forward_inputs(tmp_path / "ffn.onnx") == {"o", "act"}
     assert feed_forward_inputs(tmp_path / "ffn.onnx", skip=["up"]) == {"act"}
+
+
+def test_calibration_rows_come_from_each_task_file_in_turn_never_from_test_rows(decoder_artifact, tmp_path):
+    """A small task's inputs calibrate as often as a large one's (export/quantize.calibration_feeds): files
+    alternate, a file named twice counts once, and a file that runs out leaves the turn to the others."""
+    from lec_onnx.export.artifact import _common_input_format
+    from lec_onnx.export.quantize import calibration_feeds
+    artifact, probes, _ = decoder_artifact
+    tok = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+    fmt = _common_input_format([load_probe(p) for p in probes])
+    big = write_jsonl(tmp_path / "big.jsonl", [{"text": f"alpha {i} alpha", "label": "a" if i % 2 else "b",
+                                                "split": "train"} for i in range(40)])
+    small = write_jsonl(tmp_path / "small.jsonl", [{"text": f"omega {i}", "label": "a" if i % 2 else "b",
+                                                    "split": "test" if i >= 3 else "train"} for i in range(10)])
+    feeds = calibration_feeds([str(big), str(small), str(big)], tok, fmt, int(MAX_LENGTH), ["input_ids"], rows=12)
+    omega = tok.encode("omega", add_special_tokens=False).ids
+    holds = lambda ids: any(ids[i:i + len(omega)] == omega for i in range(len(ids)))  # noqa: E731
+    from_small = [holds(f["input_ids"][0].tolist()) for f in feeds]
+    assert len(feeds) == 12 and from_small[:6] == [False, True] * 3  # in turn: big, small, big, small...
+    assert sum(from_small) == 3 and not any(from_small[6:])  # small's 3 train rows only, then big alone
