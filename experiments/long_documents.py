@@ -22,11 +22,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from lec_onnx import Classifier
-from lec_onnx.inputs import encode_fitted, windows
+from lec_onnx.export.data import read_rows
+from lec_onnx.inputs import encode_fitted, window_starts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts" / "data"))
-from document_windows import DOCUMENT_TASKS, read_documents  # noqa: E402
+from document_windows import DOCUMENT_TASKS  # noqa: E402
 
 TASK = "prompt_injection"
 LENGTHS = (1000, 2000, 5000, 10000, 20000)
@@ -84,10 +85,8 @@ def attack_windows(clf: Classifier, text: str, at: int, attack: str, system: str
     count = lambda s: len(clf.tokenizer.encode(s, add_special_tokens=False).ids)  # noqa: E731
     first = count(text[:at]) if at else 0
     last = first + count(attack)
-    cut = windows(encoded, clf.max_length, clf.stride)
-    room = cut[0][3] - cut[0][2]
-    step = room - min(clf.stride, room // 2)
-    return {i for i in range(len(cut)) if i * step <= first and last <= i * step + room}
+    starts, room = window_starts(encoded, clf.max_length, clf.stride)
+    return {i for i, start in enumerate(starts) if start <= first and last <= start + room}
 
 
 def measure(clf: Classifier, docs: list[dict], length: int, rng: random.Random, per_length: int) -> dict:
@@ -119,7 +118,7 @@ def main() -> None:
     ap.add_argument("--out")
     args = ap.parse_args()
     clf = Classifier.load(args.artifact, threads=2, window=args.window, stride=args.stride)
-    docs = read_documents(Path(args.documents))
+    docs = read_rows(Path(args.documents))
     rng = random.Random(5)
     result = {str(n): measure(clf, docs, n, rng, args.per_length) for n in args.lengths}
     print(json.dumps(result, indent=1))

@@ -11,11 +11,11 @@ artifact (int8, its thresholds). Reported per kind of row: how many, and the sha
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from lec_onnx import Classifier
+from lec_onnx.export.data import read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("system_policy", "prompt_injection")
@@ -24,8 +24,7 @@ ROLE_PLAY = ("role-play-requests", "role-play-jailbreaks")
 
 def test_rows() -> list[tuple[str, dict]]:
     """(kind, row) of every test row: system_policy rows by `category` kind and label, role-play rows by source."""
-    read = lambda name: [json.loads(line) for line in  # noqa: E731  (split("\n"): texts hold U+2028)
-                         (ROOT / "data" / name).read_text(encoding="utf-8").split("\n") if line.strip()]
+    read = lambda name: read_rows(ROOT / "data" / name)  # noqa: E731
     rows = [(f"system_policy: {r['category'].split('/', 1)[1]} ({r['label']})", r)
             for r in read("system_policy.jsonl") if r["split"] == "test"]
     rows += [(f"prompt_injection: {r['source']} ({r['label']})", r)

@@ -108,10 +108,9 @@ def cut_middle(system: str, offsets: list[tuple[int, int]], keep: int) -> str:
     return (start.rstrip() + SYSTEM_CUT_MARK + end.lstrip()).strip()
 
 
-def windows(encoded: Encoded, max_length: int, stride: int) -> list[tuple[list[int], list[int], int, int]]:
-    """The text cut into overlapping windows that each fit max_length with prefix and suffix kept:
-    (ids, type_ids, text_start, text_end) per window, where the text's own tokens sit."""
-    (pre, txt, suf), (pre_t, txt_t, suf_t) = encoded.ids, encoded.types
+def window_starts(encoded: Encoded, max_length: int, stride: int) -> tuple[list[int], int]:
+    """Where each window's text starts among the text's tokens, and how many text tokens a window holds."""
+    (pre, txt, suf) = encoded.ids
     if not txt:
         raise InputError("the text has no tokens this model knows")
     room = max_length - len(pre) - len(suf)
@@ -121,7 +120,14 @@ def windows(encoded: Encoded, max_length: int, stride: int) -> list[tuple[list[i
     # stride is the overlap between neighbours; capped at half a window so a long system prompt that leaves
     # little room cannot make windows advance a token at a time.
     overlap = min(stride, room // 2)
-    starts = list(range(0, len(txt) - overlap, room - overlap)) if len(txt) > room else [0]
+    return (list(range(0, len(txt) - overlap, room - overlap)) if len(txt) > room else [0]), room
+
+
+def windows(encoded: Encoded, max_length: int, stride: int) -> list[tuple[list[int], list[int], int, int]]:
+    """The text cut into overlapping windows that each fit max_length with prefix and suffix kept:
+    (ids, type_ids, text_start, text_end) per window, where the text's own tokens sit."""
+    (pre, txt, suf), (pre_t, txt_t, suf_t) = encoded.ids, encoded.types
+    starts, room = window_starts(encoded, max_length, stride)
     return [(pre + txt[s:s + room] + suf, pre_t + txt_t[s:s + room] + suf_t, len(pre),
              len(pre) + len(txt[s:s + room])) for s in starts]
 

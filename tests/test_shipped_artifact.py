@@ -11,9 +11,10 @@ import pytest
 from lec_onnx import Classifier
 from lec_onnx.check import check_parity, cpu_int8_path, passes
 from lec_onnx.classifier import default_artifact
-from lec_onnx.inputs import encode_fitted, windows
+from lec_onnx.inputs import encode_fitted, window_starts
 from lec_onnx.cli import main
 from lec_onnx.manifest import read_manifest
+from lec_onnx.export.data import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -118,8 +119,7 @@ def test_a_response_is_never_scored_for_prompt_injection(capsys):
 
 def prose_document(clf, tokens: int = 5000) -> str:
     """Chapters of a book held out of training (data/long_documents.jsonl, test split) joined to `tokens`."""
-    text = (ROOT / "data" / "long_documents.jsonl").read_text(encoding="utf-8")
-    rows = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines(): texts hold U+2028
+    rows = read_rows(ROOT / "data" / "long_documents.jsonl")
     book = next(r["book"] for r in rows if r["split"] == "test" and r["genre"] == "fiction")
     chapters = [r["text"] for r in rows if r["book"] == book]
     words, have = [], 0
@@ -151,8 +151,6 @@ def test_a_clean_5000_token_document_stays_clean_and_one_attack_sentence_flags_i
     # the top window holds the attack: its text tokens start where the tokens before the cut end
     first = len(clf.tokenizer.encode(doc[:cut], add_special_tokens=False).ids)
     encoded = encode_fitted(clf.tokenizer, clf.manifest.input_format, doc, system, clf.max_length)
-    window = windows(encoded, clf.max_length, clf.stride)[0]
-    room = window[3] - window[2]
-    step = room - min(clf.stride, room // 2)
-    start = attacked.top_window * step
+    starts, room = window_starts(encoded, clf.max_length, clf.stride)
+    start = starts[attacked.top_window]
     assert start <= first and first + 20 <= start + room

@@ -40,7 +40,7 @@ from assistant_talk import assistant_talk
 from humour_requests import humour_requests
 from roleplay_requests import roleplay_jailbreaks, roleplay_requests
 from task_data_pairs import task_data_pairs
-from document_windows import document_windows, read_documents
+from document_windows import document_windows
 from lec_onnx.export.data import normalised_sha256
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -153,7 +153,7 @@ def prompt_injection(shared: Path, v1: list[dict]) -> list[dict]:
     pool = system_prompt_pool(shared)
     return (rows + system_pairs(pool, rows) + assistant_talk(lambda split, rng: draw_system_prompt(pool, split, rng))
             + roleplay_requests("benign") + roleplay_jailbreaks()
-            + document_windows(read_documents(DATA / "long_documents.jsonl")))
+            + document_windows(read_jsonl(DATA / "long_documents.jsonl")))
 
 
 def clean(rows: list[dict], banned: set[str]) -> list[dict]:

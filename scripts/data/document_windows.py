@@ -16,10 +16,8 @@ The split follows the document (data/long_documents.jsonl's `split`) and the att
 """
 from __future__ import annotations
 
-import json
 import random
 import re
-from pathlib import Path
 
 SOURCE = "document-windows"
 SEED = 31
@@ -96,7 +94,3 @@ def document_windows(documents: list[dict]) -> list[dict]:
                          "category": f"document-windows/{doc['genre']}", "source": SOURCE,
                          "license": f"Apache-2.0 (task, attack) + {doc['license']}", "split": doc["split"]})
     return rows
-
-
-def read_documents(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

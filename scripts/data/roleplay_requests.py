@@ -96,29 +96,26 @@ JAILBREAK_PAIRS = (  # the same openers aimed at the assistant's instructions: i
 )
 
 
-def roleplay_jailbreaks() -> list[dict]:
-    """The openers of roleplay_requests aimed at the instructions (`injection`), with the same system prompts."""
-    rng = random.Random(SEED + 1)
+def framed_rows(pairs, seed: int, **fields) -> list[dict]:
+    """Each (persona, task) pair in FRAMES_PER_PAIR openers: no system prompt for a third of the rows, a general
+    assistant's for the rest; fields (label, category, source) are shared; the split follows the pair."""
+    rng = random.Random(seed)
     rows = []
-    for i, (persona, aim) in enumerate(JAILBREAK_PAIRS):
+    for i, (persona, task) in enumerate(pairs):
         for frame in rng.sample(FRAMES, FRAMES_PER_PAIR):
-            text = frame.format(p=persona, t=aim, T=aim[0].upper() + aim[1:])
+            text = frame.format(p=persona, t=task, T=task[0].upper() + task[1:])
             system = None if rng.random() < 1 / 3 else rng.choice(GENERAL_PROMPTS)
-            rows.append({"system": system, "text": text, "label": "injection", "category": "role-play/jailbreak",
-                         "source": JAILBREAK_SOURCE, "license": "Apache-2.0",
+            rows.append({"system": system, "text": text, **fields, "license": "Apache-2.0",
                          "split": "test" if i % 5 == 4 else "train"})
     return rows
 
 
+def roleplay_jailbreaks() -> list[dict]:
+    """The openers of roleplay_requests aimed at the instructions (`injection`), with the same system prompts."""
+    return framed_rows(JAILBREAK_PAIRS, SEED + 1, label="injection", category="role-play/jailbreak",
+                       source=JAILBREAK_SOURCE)
+
+
 def roleplay_requests(label: str) -> list[dict]:
-    """Rows labelled `label` (the task's harmless label): no system prompt for a third, a general assistant's for
-    the rest."""
-    rng = random.Random(SEED)
-    rows = []
-    for i, (persona, task) in enumerate(PAIRS):
-        for frame in rng.sample(FRAMES, FRAMES_PER_PAIR):
-            text = frame.format(p=persona, t=task, T=task[0].upper() + task[1:])
-            system = None if rng.random() < 1 / 3 else rng.choice(GENERAL_PROMPTS)
-            rows.append({"system": system, "text": text, "label": label, "category": "role-play",
-                         "source": SOURCE, "license": "Apache-2.0", "split": "test" if i % 5 == 4 else "train"})
-    return rows
+    """Rows labelled `label` (the task's harmless label)."""
+    return framed_rows(PAIRS, SEED, label=label, category="role-play", source=SOURCE)
